@@ -1,0 +1,15 @@
+"""Loaders, generators and writers for DCASE Task 2 style data sets."""
+
+from ._dcase import load_dcase, parse_dcase_filename, save_dcase
+from ._frame import FRAME_COLUMNS
+from ._generator import make_machine_sounds
+from ._submission import write_dcase_submission
+
+__all__ = [
+    "FRAME_COLUMNS",
+    "load_dcase",
+    "make_machine_sounds",
+    "parse_dcase_filename",
+    "save_dcase",
+    "write_dcase_submission",
+]

@@ -1,0 +1,417 @@
+"""Read and write folders in the DCASE Task 2 layout.
+
+The layout is ``<root>/<machine>/<split>/<file>.wav|flac`` with ``split`` in
+``train`` or ``test``; the file name carries the metadata.
+"""
+
+import math
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from joblib import Parallel, delayed
+from scipy.signal import resample_poly
+from sklearn.utils import Bunch
+from tqdm.auto import tqdm
+
+from ._frame import UNKNOWN_LABEL, make_frame
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+SPLITS = ("train", "test")
+
+# One pattern per naming scheme the challenge has used. Sections, indices and
+# attributes are kept as written (zero-padded strings) except the index.
+_FILENAME_PATTERNS = (
+    # 2021-2025 development and additional training data:
+    # section_00_source_train_normal_0001_<attr>_<value>_...
+    re.compile(
+        r"^section_(?P<section>\d+)_(?P<domain>source|target)_(?P<split>train|test)"
+        r"_(?P<label>normal|anomaly)_(?P<index>\d+)(?:_(?P<attributes>.+))?$"
+    ),
+    # 2021 evaluation test data: domain known, label withheld.
+    re.compile(
+        r"^section_(?P<section>\d+)_(?P<domain>source|target)_(?P<split>train|test)"
+        r"_(?P<index>\d+)(?:_(?P<attributes>.+))?$"
+    ),
+    # 2022-2025 evaluation test data: section_00_0001
+    re.compile(r"^section_(?P<section>\d+)_(?P<index>\d+)$"),
+    # 2020: normal_id_00_00000000, anomaly_id_00_00000000
+    re.compile(r"^(?P<label>normal|anomaly)_id_(?P<section>\d+)_(?P<index>\d+)$"),
+    # 2020 evaluation test data: id_05_00000000
+    re.compile(r"^id_(?P<section>\d+)_(?P<index>\d+)$"),
+)
+
+
+def parse_dcase_filename(name):
+    """Parse the metadata out of a DCASE Task 2 file name (2020-2025).
+
+    Parameters
+    ----------
+    name : str or path-like
+        A file name or path; folders and the extension are ignored.
+
+    Returns
+    -------
+    metadata : dict or None
+        Keys ``section`` (str, as written, e.g. ``"00"``), ``domain``
+        (``"source"``, ``"target"`` or None where the name does not say),
+        ``split`` (``"train"``, ``"test"`` or None), ``label`` (0 normal,
+        1 anomalous, -1 unknown), ``index`` (int) and ``attributes`` (the raw
+        attribute string, ``""`` if none). None if the name matches no
+        scheme.
+
+    Examples
+    --------
+    >>> meta = parse_dcase_filename("section_00_target_test_anomaly_0015_car_A2_spd_6_mic_2.wav")
+    >>> meta["domain"], meta["label"], meta["index"], meta["attributes"]
+    ('target', 1, 15, 'car_A2_spd_6_mic_2')
+    >>> parse_dcase_filename("anomaly_id_02_00000012.wav")["section"]
+    '02'
+    >>> parse_dcase_filename("notes.wav") is None
+    True
+    """
+    stem = Path(name).name
+    for suffix in AUDIO_SUFFIXES:
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    for pattern in _FILENAME_PATTERNS:
+        match = pattern.match(stem)
+        if match is None:
+            continue
+        fields = match.groupdict()
+        label = fields.get("label")
+        return {
+            "section": fields["section"],
+            "domain": fields.get("domain"),
+            "split": fields.get("split"),
+            "label": {"normal": 0, "anomaly": 1, None: UNKNOWN_LABEL}[label],
+            "index": int(fields["index"]),
+            "attributes": fields.get("attributes") or "",
+        }
+    return None
+
+
+def format_dcase_filename(section, domain, split, label, index, attributes="", suffix=".wav"):
+    """Build the 2022-2025 style file name; the inverse of :func:`parse_dcase_filename`.
+
+    Clips with an unknown label (-1) get the evaluation-set name
+    (``section_00_0001``, or with the domain when it is known).
+
+    Examples
+    --------
+    >>> format_dcase_filename("00", "source", "train", 0, 1, "pat_00")
+    'section_00_source_train_normal_0001_pat_00.wav'
+    >>> format_dcase_filename("00", None, "test", -1, 7)
+    'section_00_0007.wav'
+    """
+    parts = [f"section_{section}"]
+    if domain is not None:
+        parts += [domain, split]
+        if label != UNKNOWN_LABEL:
+            parts.append("anomaly" if label == 1 else "normal")
+    parts.append(f"{int(index):04d}")
+    if attributes and domain is not None:
+        parts.append(attributes)
+    return "_".join(parts) + suffix
+
+
+def _find_audio_files(root, machine_types, split):
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"root={str(root)!r} is not a folder.")
+    machines = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if machine_types is not None:
+        if isinstance(machine_types, str):
+            machine_types = [machine_types]
+        unknown = sorted(set(machine_types) - set(machines))
+        if unknown:
+            raise ValueError(
+                f"machine_types={list(machine_types)!r}: no folder for {unknown} under "
+                f"root={str(root)!r}; machine types found there: {machines}."
+            )
+        machines = [m for m in machines if m in set(machine_types)]
+    if split is None:
+        splits = SPLITS
+    elif split in SPLITS:
+        splits = (split,)
+    else:
+        raise ValueError(f"split must be 'train', 'test' or None, got {split!r}.")
+    files = []
+    for machine in machines:
+        for split_name in splits:
+            folder = root / machine / split_name
+            if folder.is_dir():
+                files += [
+                    (machine, split_name, path)
+                    for path in sorted(folder.iterdir())
+                    if path.suffix.lower() in AUDIO_SUFFIXES
+                ]
+    if not files:
+        raise FileNotFoundError(
+            f"No audio files ({', '.join(AUDIO_SUFFIXES)}) found under root={str(root)!r} "
+            f"for split={split!r}; expected the DCASE layout <machine>/<train|test>/<file>."
+        )
+    return files
+
+
+def _declared_wav_bytes(path):
+    """Size a RIFF/WAVE file says it has, or None when it is not a plain RIFF file."""
+    with open(path, "rb") as f:
+        header = f.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return None
+    return int.from_bytes(header[4:8], "little") + 8
+
+
+def _audio_info(path):
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise ValueError(f"Cannot read audio file {str(path)!r}: {exc}") from exc
+    declared = _declared_wav_bytes(path)
+    # libsndfile silently shortens a truncated WAV to the bytes present;
+    # the RIFF header still tells how long it should have been.
+    if declared is not None and Path(path).stat().st_size < declared:
+        raise ValueError(
+            f"Audio file {str(path)!r} is truncated: the header declares {declared} bytes, "
+            f"the file has {Path(path).stat().st_size}."
+        )
+    return info
+
+
+def _read_clip(path, channel, sample_rate):
+    """Read one channel of one file as float32, resampled to ``sample_rate``."""
+    info = _audio_info(path)
+    if channel >= info.channels:
+        raise ValueError(
+            f"channel={channel} but {str(path)!r} has {info.channels} channel(s)."
+        )
+    try:
+        samples, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise ValueError(f"Cannot decode audio file {str(path)!r} (truncated or corrupt?): {exc}") from exc
+    if len(samples) < info.frames:
+        raise ValueError(
+            f"Audio file {str(path)!r} is truncated: {len(samples)} of {info.frames} frames decoded."
+        )
+    clip = samples[:, channel]
+    if clip.size == 0:
+        raise ValueError(f"Audio file {str(path)!r} is empty (0 samples).")
+    if not np.all(np.isfinite(clip)):
+        raise ValueError(f"Audio file {str(path)!r} contains NaN or infinite samples.")
+    if not np.any(clip):
+        raise ValueError(
+            f"Audio file {str(path)!r} is silent (all samples are zero): a disconnected "
+            "microphone? Remove it from the folder."
+        )
+    if file_rate != sample_rate:
+        ratio = math.gcd(file_rate, sample_rate)
+        clip = resample_poly(clip, sample_rate // ratio, file_rate // ratio).astype(np.float32)
+    return clip
+
+
+def load_dcase(
+    root,
+    machine_types=None,
+    split=None,
+    *,
+    sample_rate=None,
+    duration=None,
+    channel=0,
+    strict=False,
+    n_jobs=None,
+    verbose=1,
+):
+    """Load a folder in the DCASE Task 2 layout (any year, 2020-2025).
+
+    Reads ``<root>/<machine>/<train|test>/*.wav|flac``, parses every file
+    name (see :func:`parse_dcase_filename`) and returns the waveforms,
+    padded or cropped to one length, with their metadata.
+
+    Parameters
+    ----------
+    root : str or path-like
+        The folder holding one sub-folder per machine type.
+    machine_types : str or list of str, default=None
+        Machine types (folder names) to load; None loads all.
+    split : {"train", "test"} or None, default=None
+        Which split to load; None loads both.
+    sample_rate : int, default=None
+        Resample every clip to this rate (polyphase filtering). None keeps
+        the files' own rate, which must then be the same for all files.
+    duration : float, default=None
+        Length in seconds every clip is padded (with zeros, at the end) or
+        cropped (at the end) to. None uses the longest clip. The original
+        length (in samples at the returned rate) is kept in
+        ``frame["n_samples_original"]``.
+    channel : int, default=0
+        The channel read from multi-channel files.
+    strict : bool, default=False
+        What to do with a file whose name matches no DCASE scheme: skip it
+        with a warning (False) or raise a ValueError (True).
+    n_jobs : int, default=None
+        Files read in parallel through joblib; None means 1 unless in a
+        :func:`joblib.parallel_backend` context, -1 means all processors.
+    verbose : int, default=1
+        0 is silent; otherwise a progress bar over files.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``data``: float32 array (n_clips, n_samples) of waveforms;
+        ``target``: int8 array, 1 anomalous, 0 normal, -1 unknown;
+        ``frame``: pandas DataFrame, one row per clip, with the columns of
+        :data:`skasd.datasets.FRAME_COLUMNS` (``path``, ``machine``,
+        ``section``, ``domain``, ``split``, ``label``, ``index``,
+        ``attributes``, ``aux_label``, ``n_samples_original``) followed by
+        one ``attr_<name>`` column per attribute name;
+        ``sample_rate``: int.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``root`` is not a folder or holds no audio files.
+    ValueError
+        For an unreadable, truncated, empty, silent or non-finite file
+        (named in the message), files of different sample rates without
+        ``sample_rate``, or (with ``strict=True``) a file name that does not
+        parse.
+
+    References
+    ----------
+    .. [1] K. Dohi et al., "Description and discussion on DCASE 2023
+       Challenge Task 2: First-shot unsupervised anomalous sound detection
+       for machine condition monitoring", DCASE 2023 Workshop.
+
+    Examples
+    --------
+    >>> from skasd.datasets import load_dcase
+    >>> bunch = load_dcase("../shared/data/dcase2023t2_dev_samples",
+    ...                    machine_types="valve", split="train", verbose=0)
+    >>> bunch.data.shape, bunch.sample_rate
+    ((2, 160000), 16000)
+    >>> bunch.frame[["machine", "domain", "attr_pat", "aux_label"]].iloc[0].tolist()
+    ['valve', 'source', '01', 'valve|pat_01']
+    """
+    if duration is not None and not duration > 0:
+        raise ValueError(f"duration must be a positive number of seconds or None, got {duration!r}.")
+    if sample_rate is not None and not (isinstance(sample_rate, (int, np.integer)) and sample_rate > 0):
+        raise ValueError(f"sample_rate must be a positive integer or None, got {sample_rate!r}.")
+    if not (isinstance(channel, (int, np.integer)) and channel >= 0):
+        raise ValueError(f"channel must be a non-negative integer, got {channel!r}.")
+
+    records = []
+    for machine, split_name, path in _find_audio_files(root, machine_types, split):
+        meta = parse_dcase_filename(path.name)
+        if meta is None:
+            message = f"File name {path.name!r} in {str(path.parent)!r} matches no DCASE naming scheme."
+            if strict:
+                raise ValueError(message)
+            warnings.warn(message + " Skipped (strict=False).", UserWarning, stacklevel=2)
+            continue
+        if meta["split"] is not None and meta["split"] != split_name:
+            message = f"File {str(path)!r} says split {meta['split']!r} but lies in a {split_name!r} folder."
+            if strict:
+                raise ValueError(message)
+            warnings.warn(message + " The folder wins.", UserWarning, stacklevel=2)
+        records.append({"path": str(path), "machine": machine, **meta, "split": split_name})
+    if not records:
+        raise FileNotFoundError(f"No file under root={str(root)!r} has a DCASE file name.")
+
+    rates = {record["path"]: _audio_info(record["path"]).samplerate for record in records}
+    if sample_rate is None:
+        distinct = sorted(set(rates.values()))
+        if len(distinct) > 1:
+            examples = {rate: next(p for p, r in rates.items() if r == rate) for rate in distinct}
+            raise ValueError(
+                f"Files have different sample rates {distinct} (e.g. "
+                + ", ".join(f"{rate} Hz: {path!r}" for rate, path in examples.items())
+                + "); pass sample_rate= to resample them to one rate."
+            )
+        sample_rate = distinct[0]
+
+    # Decoding releases the GIL: threads avoid starting processes that each
+    # import the whole stack; a joblib backend context (dask, ray) overrides this.
+    clips = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
+        delayed(_read_clip)(record["path"], channel, sample_rate) for record in records
+    )
+    clips = list(tqdm(clips, total=len(records), desc="Reading audio", unit="file", disable=not verbose))
+    n_samples = max(len(clip) for clip in clips) if duration is None else round(duration * sample_rate)
+    data = np.zeros((len(clips), n_samples), dtype=np.float32)
+    for row, (clip, record) in enumerate(zip(clips, records)):
+        record["n_samples_original"] = len(clip)
+        data[row, : min(len(clip), n_samples)] = clip[:n_samples]
+
+    frame = make_frame(records)
+    return Bunch(data=data, target=frame["label"].to_numpy(), frame=frame, sample_rate=int(sample_rate))
+
+
+def save_dcase(bunch, root, *, audio_format="wav", verbose=0):
+    """Write a data set to a folder in the DCASE layout, as 16-bit audio.
+
+    Each clip is written at its original length
+    (``frame["n_samples_original"]``) to
+    ``<root>/<machine>/<split>/<name>`` with the name built by
+    :func:`format_dcase_filename`, so that :func:`load_dcase` reads the same
+    data back (up to 16-bit quantisation).
+
+    Parameters
+    ----------
+    bunch : :class:`~sklearn.utils.Bunch`
+        As returned by :func:`load_dcase` or
+        :func:`~skasd.datasets.make_machine_sounds`.
+    root : str or path-like
+        Destination folder; created if needed.
+    audio_format : {"wav", "flac"}, default="wav"
+        File format; both are lossless at 16 bits.
+    verbose : int, default=0
+        0 is silent; otherwise a progress bar over files.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        A copy of ``bunch.frame`` with ``path`` set to the written files.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skasd.datasets import load_dcase, save_dcase
+    >>> bunch = load_dcase("../shared/data/dcase2023t2_dev_samples", machine_types="fan", verbose=0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     frame = save_dcase(bunch, folder)
+    ...     again = load_dcase(folder, verbose=0)
+    >>> bool((again.frame["attributes"] == bunch.frame["attributes"]).all())
+    True
+    """
+    if audio_format not in ("wav", "flac"):
+        raise ValueError(f"audio_format must be 'wav' or 'flac', got {audio_format!r}.")
+    data = np.asarray(bunch.data)
+    frame = bunch.frame.copy()
+    peak = float(np.max(np.abs(data))) if data.size else 0.0
+    if peak > 1.0:
+        raise ValueError(f"bunch.data has samples up to {peak:.3g} in magnitude; 16-bit audio holds [-1, 1].")
+    paths = []
+    for row in frame.itertuples(index=False):
+        folder = Path(root) / row.machine / row.split
+        name = format_dcase_filename(
+            row.section, row.domain, row.split, row.label, row.index, row.attributes, "." + audio_format
+        )
+        paths.append(str(folder / name))
+    duplicated = pd.Series(paths).duplicated().to_numpy()
+    if duplicated.any():
+        first = int(np.flatnonzero(duplicated)[0])
+        raise ValueError(
+            f"Row {first} of bunch.frame would overwrite an earlier clip's file "
+            f"({paths[first]!r}): their metadata is identical."
+        )
+    for position, path in enumerate(tqdm(paths, desc="Writing audio", unit="file", disable=not verbose)):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        length = int(frame["n_samples_original"].iloc[position])
+        sf.write(path, data[position, :length], int(bunch.sample_rate), subtype="PCM_16")
+    frame["path"] = paths
+    return frame
+

@@ -1,0 +1,333 @@
+"""Tests of the DCASE loader, file-name parser, writer and submission files."""
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from hypothesis import given
+from hypothesis import strategies as st
+
+from skasd.datasets import (
+    FRAME_COLUMNS,
+    load_dcase,
+    parse_dcase_filename,
+    save_dcase,
+    write_dcase_submission,
+)
+from skasd.datasets._dcase import format_dcase_filename
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SAMPLES = SHARED_DATA / "dcase2023t2_dev_samples"
+VALVE_TEST = SHARED_DATA / "dcase2023t2_dev_valve_test"
+
+# The attribute names of each development machine type of DCASE 2023.
+ATTRIBUTE_NAMES = {
+    "ToyCar": {"car", "spd", "mic"},
+    "ToyTrain": {"car", "spd", "mic"},
+    "bearing": {"vel", "loc"},
+    "fan": {"m-n"},
+    "gearbox": {"volt", "wt"},
+    "slider": {"vel", "ac"},
+    "valve": {"pat"},
+}
+
+
+def _write(path, samples, rate=16000, subtype="PCM_16"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), samples, rate, subtype=subtype)
+    return path
+
+
+def _tone(n=1600, amplitude=0.1, freq=440.0, rate=16000):
+    return (amplitude * np.sin(2 * np.pi * freq * np.arange(n) / rate)).astype(np.float32)
+
+
+# --- file names -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        (
+            "section_00_source_train_normal_0001_car_C2_spd_34V_mic_1.wav",
+            ("00", "source", "train", 0, 1, "car_C2_spd_34V_mic_1"),
+        ),
+        ("section_02_target_test_anomaly_0149_vel_8_loc_G.flac", ("02", "target", "test", 1, 149, "vel_8_loc_G")),
+        ("section_00_source_train_normal_0007_noAttributes.wav", ("00", "source", "train", 0, 7, "noAttributes")),
+        ("section_01_source_test_normal_0003.wav", ("01", "source", "test", 0, 3, "")),
+        ("section_03_target_test_0012.wav", ("03", "target", "test", -1, 12, "")),
+        ("section_00_0042.wav", ("00", None, None, -1, 42, "")),
+        ("normal_id_04_00000123.wav", ("04", None, None, 0, 123, "")),
+        ("anomaly_id_00_00000001.wav", ("00", None, None, 1, 1, "")),
+        ("id_05_00000007.wav", ("05", None, None, -1, 7, "")),
+    ],
+)
+def test_parse_every_naming_scheme(name, expected):
+    meta = parse_dcase_filename(name)
+    assert (meta["section"], meta["domain"], meta["split"], meta["label"], meta["index"], meta["attributes"]) == expected
+
+
+@pytest.mark.parametrize("name", ["readme.wav", "section_xx_0001.wav", "normal_00_0001.wav", "section_00.wav"])
+def test_parse_rejects_other_names(name):
+    assert parse_dcase_filename(name) is None
+
+
+_token = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", min_size=1, max_size=5)
+
+
+@given(
+    section=st.integers(0, 99).map(lambda s: f"{s:02d}"),
+    domain=st.sampled_from(["source", "target"]),
+    split=st.sampled_from(["train", "test"]),
+    label=st.sampled_from([0, 1]),
+    index=st.integers(0, 9999),
+    pairs=st.lists(st.tuples(_token, _token), max_size=3),
+)
+def test_format_and_parse_are_inverse(section, domain, split, label, index, pairs):
+    attributes = "_".join(f"{k}_{v}" for k, v in pairs)
+    name = format_dcase_filename(section, domain, split, label, index, attributes)
+    assert parse_dcase_filename(name) == {
+        "section": section,
+        "domain": domain,
+        "split": split,
+        "label": label,
+        "index": index,
+        "attributes": attributes,
+    }
+
+
+# --- the real DCASE 2023 clips ----------------------------------------------
+
+
+def test_load_every_real_clip_and_its_attributes():
+    samples = load_dcase(SAMPLES, verbose=0)
+    valve = load_dcase(VALVE_TEST, verbose=0)
+    assert len(samples.frame) + len(valve.frame) == 228
+    assert samples.data.dtype == np.float32 and valve.data.dtype == np.float32
+    assert list(samples.frame.columns[: len(FRAME_COLUMNS)]) == list(FRAME_COLUMNS)
+    # ToyCar and ToyTrain clips last 12 s, the others 10 s: padded to the longest.
+    assert samples.data.shape == (28, 12 * 16000)
+    assert set(samples.frame["n_samples_original"]) == {10 * 16000, 12 * 16000}
+    for machine, names in ATTRIBUTE_NAMES.items():
+        rows = samples.frame[samples.frame["machine"] == machine]
+        assert len(rows) == 4
+        for name in names:
+            assert rows["attr_" + name].notna().all(), (machine, name)
+        for row in rows.itertuples():
+            assert row.aux_label == f"{machine}|{row.attributes}"
+    gearbox = samples.frame[samples.frame["machine"] == "gearbox"]
+    assert sorted(gearbox["attr_wt"]) == ["0", "130", "150", "50"]
+    assert set(gearbox["attr_volt"]) == {"1.5"}
+    counts = valve.frame.groupby(["domain", "label"]).size()
+    assert counts.to_dict() == {("source", 0): 50, ("source", 1): 50, ("target", 0): 50, ("target", 1): 50}
+    np.testing.assert_array_equal(valve.target, valve.frame["label"].to_numpy())
+
+
+def test_loaded_samples_equal_the_file_samples():
+    bunch = load_dcase(SAMPLES, machine_types=["valve", "fan"], split="train", verbose=0)
+    assert set(bunch.frame["machine"]) == {"fan", "valve"}
+    assert set(bunch.frame["split"]) == {"train"}
+    for row, clip in zip(bunch.frame.itertuples(), bunch.data):
+        expected, rate = sf.read(row.path, dtype="float32")
+        assert rate == bunch.sample_rate
+        np.testing.assert_array_equal(clip[: len(expected)], expected)
+
+
+def test_duration_crops_and_resampling_changes_the_rate():
+    bunch = load_dcase(SAMPLES, machine_types="ToyCar", split="test", sample_rate=8000, duration=1.5, verbose=0)
+    assert bunch.sample_rate == 8000
+    assert bunch.data.shape == (2, 12000)
+    assert (bunch.frame["n_samples_original"] == 12 * 8000).all()
+
+
+def test_resampling_keeps_a_tone(tmp_path):
+    # Halving the rate keeps a tone below the new Nyquist frequency.
+    tone = _tone(n=16000, freq=1000.0)
+    _write(tmp_path / "fan" / "train" / "section_00_source_train_normal_0000_a_1.wav", tone)
+    bunch = load_dcase(tmp_path, sample_rate=8000, verbose=0)
+    spectrum = np.abs(np.fft.rfft(bunch.data[0]))
+    assert bunch.data.shape == (1, 8000)
+    assert np.argmax(spectrum) * bunch.sample_rate / bunch.data.shape[1] == pytest.approx(1000.0, abs=1.0)
+
+
+def test_padding_is_zeros_and_channel_selection(tmp_path):
+    stereo = np.stack([_tone(800), _tone(800, freq=1000.0)], axis=1)
+    _write(tmp_path / "pump" / "test" / "section_00_source_test_normal_0000_a_1.wav", stereo)
+    _write(tmp_path / "pump" / "test" / "section_00_source_test_normal_0001_a_1.wav", np.stack([_tone(1600)] * 2, 1))
+    first = load_dcase(tmp_path, verbose=0)
+    second = load_dcase(tmp_path, channel=1, verbose=0)
+    assert first.data.shape == (2, 1600)
+    assert not first.data[0, 800:].any()
+    assert first.frame["n_samples_original"].tolist() == [800, 1600]
+    quantised = sf.read(str(tmp_path / "pump/test/section_00_source_test_normal_0000_a_1.wav"), dtype="float32")[0]
+    np.testing.assert_array_equal(second.data[0, :800], quantised[:, 1])
+    with pytest.raises(ValueError, match=r"channel=2 but .*0000_a_1\.wav' has 2 channel\(s\)"):
+        load_dcase(tmp_path, channel=2, verbose=0)
+
+
+def test_2020_names_and_evaluation_sets(tmp_path):
+    _write(tmp_path / "fan" / "train" / "normal_id_00_00000000.wav", _tone())
+    _write(tmp_path / "fan" / "test" / "anomaly_id_00_00000003.wav", _tone())
+    _write(tmp_path / "fan" / "test" / "id_02_00000001.wav", _tone())
+    _write(tmp_path / "slider" / "test" / "section_00_0001.wav", _tone())
+    bunch = load_dcase(tmp_path, verbose=0)
+    frame = bunch.frame.set_index("path")
+    row = frame.loc[str(tmp_path / "fan" / "test" / "anomaly_id_00_00000003.wav")]
+    assert (row["split"], row["label"], row["section"], row["aux_label"]) == ("test", 1, "00", "fan|section_00")
+    # Machine types in name order, train before test, files in name order.
+    assert bunch.target.tolist() == [0, 1, -1, -1]
+    assert frame["domain"].isna().sum() == 4
+
+
+def test_save_then_load_round_trip(tmp_path):
+    original = load_dcase(SAMPLES, machine_types=["bearing", "slider"], verbose=0)
+    frame = save_dcase(original, tmp_path, audio_format="flac")
+    assert all(Path(p).exists() for p in frame["path"])
+    again = load_dcase(tmp_path, verbose=0)
+    assert again.data.shape == original.data.shape
+    # The clips were 16-bit already: writing them again is exact.
+    np.testing.assert_array_equal(again.data, original.data)
+    columns = ["machine", "section", "domain", "split", "label", "index", "attributes", "aux_label"]
+    pd.testing.assert_frame_equal(again.frame[columns], original.frame[columns])
+
+
+# --- bad input --------------------------------------------------------------
+
+
+def test_folder_without_audio(tmp_path):
+    (tmp_path / "fan" / "train").mkdir(parents=True)
+    (tmp_path / "fan" / "train" / "notes.txt").write_text("nothing here")
+    with pytest.raises(FileNotFoundError, match=r"No audio files \(\.wav, \.flac\) found under root="):
+        load_dcase(tmp_path, verbose=0)
+    with pytest.raises(FileNotFoundError, match=r"root='.*missing' is not a folder"):
+        load_dcase(tmp_path / "missing", verbose=0)
+
+
+def test_unknown_machine_type_and_split(tmp_path):
+    with pytest.raises(ValueError, match=r"machine_types=\['pump'\]: no folder for \['pump'\].*found there: \['ToyCar'"):
+        load_dcase(SAMPLES, machine_types=["pump"], verbose=0)
+    with pytest.raises(ValueError, match="split must be 'train', 'test' or None, got 'dev'"):
+        load_dcase(SAMPLES, split="dev", verbose=0)
+
+
+def test_unreadable_and_truncated_files(tmp_path):
+    folder = tmp_path / "valve" / "train"
+    good = _write(folder / "section_00_source_train_normal_0000_pat_00.wav", _tone())
+    garbage = folder / "section_00_source_train_normal_0001_pat_00.wav"
+    garbage.write_bytes(b"not audio at all")
+    with pytest.raises(ValueError, match=r"Cannot read audio file '.*0001_pat_00\.wav'"):
+        load_dcase(tmp_path, verbose=0)
+    garbage.write_bytes(good.read_bytes()[:2000])
+    with pytest.raises(ValueError, match=r"'.*0001_pat_00\.wav' is truncated: the header declares 3244 bytes"):
+        load_dcase(tmp_path, verbose=0)
+    garbage.unlink()
+    flac = _write(folder / "section_00_source_train_normal_0002_pat_00.flac", np.random.default_rng(0).normal(0, 0.1, 16000))
+    flac.write_bytes(flac.read_bytes()[: flac.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"'.*0002_pat_00\.flac' \(truncated or corrupt\?\)"):
+        load_dcase(tmp_path, verbose=0)
+
+
+def test_file_name_that_does_not_parse(tmp_path):
+    _write(tmp_path / "fan" / "train" / "section_00_source_train_normal_0000_a_1.wav", _tone())
+    _write(tmp_path / "fan" / "train" / "recording_monday.wav", _tone())
+    with pytest.warns(UserWarning, match=r"File name 'recording_monday\.wav' .* matches no DCASE naming scheme\. Skipped"):
+        bunch = load_dcase(tmp_path, verbose=0)
+    assert len(bunch.frame) == 1
+    with pytest.raises(ValueError, match=r"File name 'recording_monday\.wav' .* matches no DCASE naming scheme\.$"):
+        load_dcase(tmp_path, strict=True, verbose=0)
+
+
+def test_non_finite_empty_and_silent_clips(tmp_path):
+    folder = tmp_path / "fan" / "train"
+    bad = _tone()
+    bad[10] = np.nan
+    _write(folder / "section_00_source_train_normal_0000_a_1.wav", bad, subtype="FLOAT")
+    with pytest.raises(ValueError, match=r"'.*0000_a_1\.wav' contains NaN or infinite samples"):
+        load_dcase(tmp_path, verbose=0)
+    _write(folder / "section_00_source_train_normal_0000_a_1.wav", np.zeros(0, np.float32))
+    with pytest.raises(ValueError, match=r"'.*0000_a_1\.wav' is empty \(0 samples\)"):
+        load_dcase(tmp_path, verbose=0)
+    _write(folder / "section_00_source_train_normal_0000_a_1.wav", np.zeros(1600, np.float32))
+    with pytest.raises(ValueError, match=r"'.*0000_a_1\.wav' is silent \(all samples are zero\)"):
+        load_dcase(tmp_path, verbose=0)
+
+
+def test_mismatched_sample_rates(tmp_path):
+    folder = tmp_path / "fan" / "train"
+    _write(folder / "section_00_source_train_normal_0000_a_1.wav", _tone(), rate=16000)
+    _write(folder / "section_00_source_train_normal_0001_a_1.wav", _tone(), rate=22050)
+    message = r"different sample rates \[16000, 22050\] .*pass sample_rate= to resample them"
+    with pytest.raises(ValueError, match=message):
+        load_dcase(tmp_path, verbose=0)
+    bunch = load_dcase(tmp_path, sample_rate=16000, verbose=0)
+    assert bunch.frame["n_samples_original"].tolist() == [1600, round(1600 * 16000 / 22050)]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"duration": 0}, "duration must be a positive number of seconds or None, got 0"),
+        ({"sample_rate": 16000.5}, "sample_rate must be a positive integer or None, got 16000.5"),
+        ({"channel": -1}, "channel must be a non-negative integer, got -1"),
+    ],
+)
+def test_bad_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_dcase(SAMPLES, verbose=0, **kwargs)
+
+
+def test_parallel_reading_gives_the_same_data():
+    one = load_dcase(VALVE_TEST, verbose=0, n_jobs=1, duration=1.0)
+    two = load_dcase(VALVE_TEST, verbose=0, n_jobs=2, duration=1.0)
+    np.testing.assert_array_equal(one.data, two.data)
+    pd.testing.assert_frame_equal(one.frame, two.frame)
+
+
+def test_progress_bar_goes_to_stderr(capsys):
+    load_dcase(SAMPLES, machine_types="fan", split="train", verbose=1)
+    assert "Reading audio" in capsys.readouterr().err
+    load_dcase(SAMPLES, machine_types="fan", split="train", verbose=0)
+    assert capsys.readouterr().err == ""
+
+
+# --- submission files -------------------------------------------------------
+
+
+def test_submission_files(tmp_path):
+    bunch = load_dcase(SAMPLES, split="test", machine_types=["fan", "valve"], verbose=0)
+    scores = np.linspace(0.0, 1.0, len(bunch.frame))
+    paths = write_dcase_submission(tmp_path, bunch.frame, scores, decision=scores > 0.5)
+    assert [p.name for p in paths] == [
+        "anomaly_score_fan_section_00_test.csv",
+        "decision_result_fan_section_00_test.csv",
+        "anomaly_score_valve_section_00_test.csv",
+        "decision_result_valve_section_00_test.csv",
+    ]
+    written = pd.read_csv(paths[2], header=None, names=["file", "score"])
+    valve = bunch.frame["machine"] == "valve"
+    assert written["file"].tolist() == [Path(p).name for p in bunch.frame.loc[valve, "path"]]
+    np.testing.assert_array_equal(written["score"].to_numpy(), scores[valve.to_numpy()])
+    decisions = pd.read_csv(paths[3], header=None)[1].tolist()
+    assert decisions == (scores[valve.to_numpy()] > 0.5).astype(int).tolist()
+
+
+def test_submission_bad_input(tmp_path):
+    frame = load_dcase(SAMPLES, split="test", machine_types="fan", verbose=0).frame
+    with pytest.raises(ValueError, match="anomaly_score has 3 values but frame has 2 rows"):
+        write_dcase_submission(tmp_path, frame, [1.0, 2.0, 3.0], threshold=0)
+    with pytest.raises(ValueError, match=r"Pass decision= \(1 for anomalous clips\) or threshold="):
+        write_dcase_submission(tmp_path, frame, [1.0, 2.0])
+    with pytest.raises(ValueError, match="anomaly_score contains NaN or infinite values"):
+        write_dcase_submission(tmp_path, frame, [1.0, np.nan], threshold=0)
+    with pytest.raises(ValueError, match=r"decision must hold 0/1 or booleans"):
+        write_dcase_submission(tmp_path, frame, [1.0, 2.0], decision=[1, -1])
+
+
+def test_load_warns_about_nothing_on_clean_data():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_dcase(SAMPLES, verbose=0)
