@@ -1,6 +1,8 @@
 """skasd: scikit-learn compatible anomalous sound detection."""
 
+from . import scoring
 from .features import DFTSpectrum, LogMelSpectrogram, LogMelStatistics, STFTSpectrogram
+from .scoring import *  # noqa: F403  (every scorer is importable from the top level)
 
 __version__ = "0.1.0.dev0"
 
@@ -9,4 +11,5 @@ __all__ = [
     "LogMelSpectrogram",
     "LogMelStatistics",
     "STFTSpectrogram",
+    *scoring.__all__,
 ]

@@ -1,0 +1,16 @@
+"""Outlier estimators on embeddings: anomaly scores for clips.
+
+Every scorer follows scikit-learn's outlier-detector signs (``score_samples``
+higher for more normal clips, ``decision_function`` negative for outliers,
+``predict`` -1 / +1) and adds ``anomaly_score(X) = -score_samples(X)``.
+"""
+
+from ._base import BaseScorer
+from ._neighbors import KNNScorer, LocalDensityKNNScorer
+
+# The estimators, all exported at skasd's top level too. BaseScorer, for
+# writing new scorers, is importable from here.
+__all__ = [
+    "KNNScorer",
+    "LocalDensityKNNScorer",
+]

@@ -1,0 +1,579 @@
+"""Nearest-neighbour anomaly scores, plain or normalised by local density.
+
+Every distance here is an inner product of augmented vectors,
+``A(x, y) = <q(x), r(y)>``:
+
+- cosine, with unit vectors: ``0.5 * (1 - <x, y>) = <[x, 1], [-0.5 y, 0.5]>``;
+- squared Euclidean: ``|x|^2 + |y|^2 - 2 <x, y> = <[x, |x|^2, 1], [-2 y, 1, |y|^2]>``
+  (mean squared error: the same divided by the dimension).
+
+The local-density normalisations keep that form: ``A(x, y) / D(y)`` is the
+product with ``r(y) / D(y)``, and ``A(x, y) - D(y)`` the product with
+``r(y)`` whose last entry (the one ``q`` multiplies by 1) is lowered by
+``D(y)``. So plain, ratio and difference scores are all one chunked matrix
+product followed by a k-smallest selection, which is what BLAS (on CPU) and
+torch (on GPU) do fastest, and what any inner-product index can search.
+"""
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
+
+from ..utils._torch import resolve_device
+from ._base import BaseScorer
+
+# Rows of the query block are chosen so that one block of distances takes
+# about this much memory (float32), unless chunk_size says otherwise.
+_BLOCK_BYTES = 256 * 2**20
+
+# The training clips' leave-one-out scores that set offset_ are computed on at
+# most this many evenly spaced references: the percentile they give is as
+# good as the full set's, at a fraction of a second instead of another full
+# reference-by-reference pass.
+_MAX_OFFSET_REFERENCES = 2048
+
+_fit_context_skip_nested = _fit_context(prefer_skip_nested_validation=True)
+
+# GWRP weights r^(k-1) below this are dropped: the dropped terms add up to
+# less than this / (1 - r) times the largest distance.
+_GWRP_MIN_WEIGHT = 1e-12
+
+
+def _check_finite_nonzero(X, metric, name):
+    if metric == "cosine":
+        norms = np.linalg.norm(X, axis=1)
+        zero = np.flatnonzero(norms == 0)
+        if len(zero):
+            raise ValueError(
+                f"{name} has {len(zero)} zero vector(s) (rows {zero[:5].tolist()}): "
+                "the cosine distance is undefined for them; use metric='sqeuclidean' or 'mse'."
+            )
+        return X / norms[:, np.newaxis]
+    return X
+
+
+def _augment_queries(X, metric):
+    ones = np.ones((len(X), 1), dtype=np.float32)
+    if metric == "cosine":
+        return np.hstack([X, ones])
+    return np.hstack([X, np.einsum("ij,ij->i", X, X)[:, np.newaxis], ones])
+
+
+def _augment_references(Y, metric):
+    if metric == "cosine":
+        return np.hstack([-0.5 * Y, np.full((len(Y), 1), 0.5, dtype=np.float32)])
+    augmented = np.hstack(
+        [-2.0 * Y, np.ones((len(Y), 1), dtype=np.float32), np.einsum("ij,ij->i", Y, Y)[:, np.newaxis]]
+    )
+    if metric == "mse":
+        augmented /= Y.shape[1]
+    return augmented
+
+
+def chunked_smallest(queries, references, k, *, chunk_size=None, device="cpu", exclude=None, n_jobs=None):
+    """The ``k`` smallest entries of each row of ``queries @ references.T``, ascending.
+
+    The product is computed in blocks of ``chunk_size`` query rows, so that
+    memory stays at one block (``chunk_size x n_references`` float32) beside
+    the inputs.
+
+    Parameters
+    ----------
+    queries : ndarray of shape (n_queries, d), float32
+    references : ndarray of shape (n_references, d), float32
+    k : int
+        At most ``n_references`` (minus one with ``exclude``).
+    chunk_size : int, default=None
+        Query rows per block; None sizes blocks to about 256 MiB.
+    device : torch.device or str, default="cpu"
+        CPU: numpy's BLAS; another device: torch there.
+    exclude : ndarray of shape (n_queries,) of int, default=None
+        For each query, a reference column left out (a reference scored
+        against the others).
+    n_jobs : int, default=None
+        BLAS threads on CPU; None leaves BLAS's own setting.
+
+    Returns
+    -------
+    smallest : ndarray of shape (n_queries, k), float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> q = np.eye(2, dtype=np.float32)
+    >>> r = np.array([[1, 0], [2, 0], [0, 3]], dtype=np.float32)
+    >>> chunked_smallest(q, r, 2)
+    array([[0., 1.],
+           [0., 0.]], dtype=float32)
+    """
+    device = torch.device(device)
+    n_queries, n_references = len(queries), len(references)
+    if chunk_size is None:
+        chunk_size = max(1, _BLOCK_BYTES // (4 * max(n_references, 1)))
+    smallest = np.empty((n_queries, k), dtype=np.float32)
+    on_cpu = device.type == "cpu"
+    if on_cpu:
+        references_t = np.ascontiguousarray(references.T)
+    else:
+        references_t = torch.from_numpy(np.ascontiguousarray(references.T)).to(device)
+    limits = threadpool_limits(limits=n_jobs, user_api="blas") if (on_cpu and n_jobs is not None) else None
+    try:
+        for start in range(0, n_queries, chunk_size):
+            stop = min(start + chunk_size, n_queries)
+            if on_cpu:
+                block = queries[start:stop] @ references_t
+            else:
+                block = torch.from_numpy(queries[start:stop]).to(device) @ references_t
+            if exclude is not None:
+                block[np.arange(stop - start), exclude[start:stop]] = np.inf
+            if not on_cpu:
+                smallest[start:stop] = torch.topk(block, k, dim=1, largest=False).values.cpu().numpy()
+            elif k == 1:
+                smallest[start:stop, 0] = block.min(axis=1)
+            else:
+                smallest[start:stop] = np.sort(np.partition(block, k - 1, axis=1)[:, :k], axis=1)
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+    return smallest
+
+
+class _NeighborScorer(BaseScorer):
+    """Shared machinery of the k-NN scorers; subclasses say how references are normalised."""
+
+    _parameter_constraints: dict = {
+        **BaseScorer._parameter_constraints,
+        "metric": [StrOptions({"cosine", "sqeuclidean", "mse"})],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "device": [str],
+        "n_jobs": [Integral, None],
+    }
+
+    # Set by subclasses: None, "ratio" or "difference".
+    def _normalization(self):
+        raise NotImplementedError
+
+    def _min_references(self):
+        return self.n_neighbors + 1
+
+    def _check_n_references(self, n_references):
+        needed = self._min_references()
+        if n_references < needed:
+            raise ValueError(
+                f"{type(self).__name__} needs at least {needed} references "
+                f"({self._why_min_references()}); got {n_references} sample"
+                f"{'s' if n_references != 1 else ''}."
+            )
+
+    def _why_min_references(self):
+        return f"n_neighbors={self.n_neighbors} plus the one left out when scoring the training clips"
+
+    def _prepare(self, X, *, reset):
+        X = validate_data(self, X, reset=reset, dtype=np.float32, ensure_min_samples=1)
+        return _check_finite_nonzero(X, self.metric, "X")
+
+    def _fit_references(self, X):
+        """Store the references and their densities; set offset_."""
+        self.device_ = resolve_device(self.device)
+        self._check_n_references(len(X))
+        if self.metric != "cosine":
+            # Distances do not change under translation; centring first keeps
+            # |x|^2 + |y|^2 - 2<x, y> from cancelling catastrophically in float32.
+            self.center_ = X.mean(axis=0)
+            X = X - self.center_
+        self.density_ = self._local_density(X)
+        self.reference_factors_ = self._normalized_reference_factors(X)
+        self.n_references_ = len(X)
+        # Leave-one-out scores of (at most _MAX_OFFSET_REFERENCES) training clips.
+        rows = np.unique(np.linspace(0, len(X) - 1, min(len(X), _MAX_OFFSET_REFERENCES)).round().astype(int))
+        training_scores = self._scores(_augment_queries(X[rows], self.metric), exclude=rows)
+        self._set_offset(training_scores)
+        return self
+
+    def _local_density(self, X):
+        return None
+
+    def _normalized_reference_factors(self, X):
+        factors = _augment_references(X, self.metric)
+        normalization = self._normalization()
+        if normalization == "ratio":
+            factors /= self.density_[:, np.newaxis]
+        elif normalization == "difference":
+            factors[:, -1] -= self.density_
+        return factors
+
+    def _scores(self, query_factors, exclude=None):
+        smallest = chunked_smallest(
+            query_factors,
+            self.reference_factors_,
+            self.n_neighbors,
+            chunk_size=self.chunk_size,
+            device=self.device_,
+            exclude=exclude,
+            n_jobs=self.n_jobs,
+        )
+        # The distances are float32 products: more digits would be noise.
+        return smallest.mean(axis=1, dtype=np.float64).astype(np.float32)
+
+    def fit_predict(self, X, y=None):
+        """Fit, then label each training clip against the *other* training clips.
+
+        ``fit(X).predict(X)`` would find every clip among the references at
+        distance 0, hence normal; as scikit-learn's
+        ``LocalOutlierFactor.fit_predict`` does, each clip is instead scored
+        leaving itself out, which flags the training clips that look
+        anomalous among the rest (e.g. anomalies hidden in a "normal"
+        training set).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_references, n_features)
+            Embeddings of training clips.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_references,)
+            -1 for outliers, +1 for inliers.
+        """
+        self.fit(X)
+        X = self._prepare(X, reset=False)
+        if self.metric != "cosine":
+            X = X - self.center_
+        scores = -self._scores(_augment_queries(X, self.metric), exclude=np.arange(len(X)))
+        return np.where(scores - self.offset_ < 0, -1, 1)
+
+    def score_samples(self, X):
+        """Opposite of the anomaly score: higher for more normal clips.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_features)
+            Embeddings of the clips to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_clips,), float32
+            Minus the mean of the ``n_neighbors`` smallest (normalised)
+            distances to the references.
+        """
+        check_is_fitted(self)
+        X = self._prepare(X, reset=False)
+        if self.metric != "cosine":
+            X = X - self.center_
+        return -self._scores(_augment_queries(X, self.metric))
+
+
+class KNNScorer(_NeighborScorer):
+    """Anomaly score: mean distance to the ``n_neighbors`` nearest references.
+
+    The plain distance-based score of embedding-based ASD systems: with the
+    cosine distance ``A(x, y) = 0.5 * (1 - <x, y> / (|x| |y|))`` in [0, 1]
+    and ``n_neighbors=1``, ``anomaly_score(x) = min_y A(x, y)`` over the
+    reference (normal training) embeddings ``y``. With ``n_neighbors=k``,
+    the mean of the k smallest distances.
+
+    Distances are float32 matrix products in blocks of test clips, so memory
+    stays bounded however many clips are scored (see ``chunk_size``).
+
+    Parameters
+    ----------
+    metric : {"cosine", "sqeuclidean", "mse"}, default="cosine"
+        ``"sqeuclidean"``: ``|x - y|^2``; ``"mse"``: the same divided by the
+        embedding dimension; both for embeddings not on the unit sphere.
+    n_neighbors : int, default=1
+        Number of nearest references averaged.
+    contamination : float in (0, 0.5], default=0.1
+        Fraction of training clips the threshold ``offset_`` calls outliers
+        (their anomaly scores are computed leaving each clip out of the
+        references).
+    chunk_size : int, default=None
+        Test clips per block of distances; None sizes blocks to about
+        256 MiB (``chunk_size * n_references * 4`` bytes).
+    device : str, default="cpu"
+        ``"cpu"`` (numpy's BLAS), ``"cuda"``, ``"auto"`` (CUDA when
+        available).
+    n_jobs : int, default=None
+        BLAS threads on CPU; None leaves BLAS's own setting.
+
+    Attributes
+    ----------
+    reference_factors_ : ndarray of shape (n_references, n_features + 1 or + 2)
+        The references as augmented float32 vectors (see the module notes).
+    n_references_ : int
+    offset_ : float
+        ``decision_function = score_samples - offset_``.
+    device_ : torch.device
+    center_ : ndarray of shape (n_features,)
+        Mean of the references, subtracted before Euclidean distances (not
+        set for the cosine metric).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when fitted on a DataFrame with string column names.
+
+    See Also
+    --------
+    LocalDensityKNNScorer : The same distances, normalised by the local
+        density of each reference.
+    sklearn.neighbors.NearestNeighbors : Gives the same ranking.
+
+    References
+    ----------
+    .. [1] K. Wilkinghoff, H. Yamamoto, T. Fujimura, B. Ding and
+       Y. Kawaguchi, "Local density-based anomaly score normalization for
+       domain generalization", IEEE/ACM TASLP, 2025 (its plain baseline).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skasd import KNNScorer
+    >>> references = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> scorer = KNNScorer().fit(references)
+    >>> scorer.anomaly_score([[1.0, 0.0], [1.0, 1.0], [-1.0, 0.0]]).round(4)
+    array([0.    , 0.1464, 0.5   ])
+    """
+
+    def __init__(self, *, metric="cosine", n_neighbors=1, contamination=0.1, chunk_size=None, device="cpu", n_jobs=None):
+        self.metric = metric
+        self.n_neighbors = n_neighbors
+        self.contamination = contamination
+        self.chunk_size = chunk_size
+        self.device = device
+        self.n_jobs = n_jobs
+
+    def _normalization(self):
+        return None
+
+    @_fit_context_skip_nested
+    def fit(self, X, y=None):
+        """Store the reference embeddings.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_references, n_features)
+            Embeddings of normal training clips.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        return self._fit_references(self._prepare(X, reset=True))
+
+
+class LocalDensityKNNScorer(_NeighborScorer):
+    """k-NN anomaly score normalised by the local density of each reference.
+
+    Wilkinghoff et al.'s domain-generalising score. Each reference ``y``
+    (a normal training embedding) gets a local density ``D(y)``, computed
+    once in ``fit`` from its distances to the other references, ``y_k``
+    being its k-th closest other reference:
+
+    - ``density="knn"``: ``D(y) = sum_{k=1..K} A(y, y_k)``, ``K = density_neighbors``;
+    - ``density="gwrp"`` (global weighted ranking pooling):
+      ``D(y) = sum_{k=1..n-1} A(y, y_k) * r^(k-1)``, ``r = density_decay``.
+
+    A test clip ``x`` then scores
+
+    - ``normalization="ratio"``: ``min_y A(x, y) / D(y)``;
+    - ``normalization="difference"``: ``min_y (A(x, y) - D(y))``;
+
+    (with ``n_neighbors=k > 1``, the mean of the k smallest normalised
+    distances). A reference in a sparse region (typically one of the few
+    target-domain clips) has a large ``D`` and pulls test clips closer; one
+    in a dense region (the many source-domain clips) pushes them away, so
+    that one threshold suits both domains without domain labels.
+
+    ``K = 1`` and ``r = 0`` both use the nearest other reference only (the
+    paper's recommendation and the default); ``K = n - 1`` and ``r = 1``
+    both sum over all other references.
+
+    Parameters
+    ----------
+    metric : {"cosine", "sqeuclidean", "mse"}, default="cosine"
+        ``A(x, y)``: cosine distance ``0.5 * (1 - <x, y> / (|x| |y|))`` in
+        [0, 1]; squared Euclidean distance; or mean squared error (squared
+        Euclidean divided by the dimension), for embeddings not on the unit
+        sphere.
+    normalization : {"ratio", "difference"}, default="ratio"
+    density : {"knn", "gwrp"}, default="knn"
+    density_neighbors : int, default=1
+        ``K`` of ``density="knn"``; must be smaller than the number of
+        references.
+    density_decay : float in [0, 1], default=0.0
+        ``r`` of ``density="gwrp"``. Weights below 1e-12 are dropped (their
+        terms add up to less than ``1e-12 / (1 - r)`` times the largest
+        distance).
+    n_neighbors : int, default=1
+        Number of smallest normalised distances averaged into the score.
+    eps : float, default=1e-6
+        Floor of the densities. Duplicated references have ``D(y) = 0``,
+        which would make the ratio infinite (or, computed in float32, noise
+        of about 1e-7): densities below ``eps`` are set to ``eps``.
+    contamination : float in (0, 0.5], default=0.1
+        Fraction of training clips the threshold ``offset_`` calls outliers
+        (their scores are computed leaving each clip out of the references).
+    chunk_size : int, default=None
+        Clips per block of distances, for scoring and for the density pass;
+        None sizes blocks to about 256 MiB (``chunk_size * n_references * 4``
+        bytes).
+    device : str, default="cpu"
+        ``"cpu"`` (numpy's BLAS), ``"cuda"``, ``"auto"`` (CUDA when
+        available).
+    n_jobs : int, default=None
+        BLAS threads on CPU; None leaves BLAS's own setting.
+
+    Attributes
+    ----------
+    density_ : ndarray of shape (n_references,), float64
+        ``D(y)`` of each reference, floored at ``eps``.
+    reference_factors_ : ndarray of shape (n_references, n_features + 1 or + 2)
+        The references as augmented float32 vectors already divided by (or
+        shifted by) their densities: scoring is one matrix product.
+    n_references_ : int
+    offset_ : float
+        ``decision_function = score_samples - offset_``.
+    device_ : torch.device
+    center_ : ndarray of shape (n_features,)
+        Mean of the references, subtracted before Euclidean distances (not
+        set for the cosine metric).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when fitted on a DataFrame with string column names.
+
+    Raises
+    ------
+    ValueError
+        In ``fit``, with fewer references than ``density_neighbors + 1``
+        (``n_neighbors + 1``, or 2 for ``density="gwrp"``, if larger): a
+        single reference has no local density. Zero vectors with the cosine
+        metric, NaN or infinite values, a different number of columns than
+        in ``fit``.
+
+    See Also
+    --------
+    KNNScorer : The plain distance, without normalisation.
+    sklearn.neighbors.LocalOutlierFactor : Density ratios of k-distances.
+
+    References
+    ----------
+    .. [1] K. Wilkinghoff, H. Yamamoto, T. Fujimura, B. Ding and
+       Y. Kawaguchi, "Local density-based anomaly score normalization for
+       domain generalization", IEEE/ACM TASLP, 2025.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skasd import LocalDensityKNNScorer
+    >>> rng = np.random.default_rng(0)
+    >>> dense = rng.normal([1.0, 0.0], 0.01, size=(50, 2))    # many source clips
+    >>> sparse = rng.normal([0.0, 1.0], 0.2, size=(5, 2))     # few target clips
+    >>> scorer = LocalDensityKNNScorer().fit(np.vstack([dense, sparse]))
+    >>> bool(scorer.density_[:50].mean() < scorer.density_[50:].mean())
+    True
+    >>> scorer.predict([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]])
+    array([ 1,  1, -1])
+    """
+
+    _parameter_constraints: dict = {
+        **_NeighborScorer._parameter_constraints,
+        "normalization": [StrOptions({"ratio", "difference"})],
+        "density": [StrOptions({"knn", "gwrp"})],
+        "density_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "density_decay": [Interval(Real, 0, 1, closed="both")],
+        "eps": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        *,
+        metric="cosine",
+        normalization="ratio",
+        density="knn",
+        density_neighbors=1,
+        density_decay=0.0,
+        n_neighbors=1,
+        eps=1e-6,
+        contamination=0.1,
+        chunk_size=None,
+        device="cpu",
+        n_jobs=None,
+    ):
+        self.metric = metric
+        self.normalization = normalization
+        self.density = density
+        self.density_neighbors = density_neighbors
+        self.density_decay = density_decay
+        self.n_neighbors = n_neighbors
+        self.eps = eps
+        self.contamination = contamination
+        self.chunk_size = chunk_size
+        self.device = device
+        self.n_jobs = n_jobs
+
+    def _normalization(self):
+        return self.normalization
+
+    def _min_references(self):
+        needed = self.density_neighbors + 1 if self.density == "knn" else 2
+        return max(needed, self.n_neighbors + 1)
+
+    def _why_min_references(self):
+        if self.density == "knn" and self.density_neighbors >= self.n_neighbors:
+            return f"density_neighbors={self.density_neighbors} other references for each reference's density"
+        if self.density == "gwrp" and self.n_neighbors == 1:
+            return "a reference's density needs another reference"
+        return super()._why_min_references()
+
+    def _gwrp_weights(self, n_references):
+        r = self.density_decay
+        if r == 0:
+            n_terms = 1
+        elif r == 1:
+            n_terms = n_references - 1
+        else:
+            n_terms = min(n_references - 1, 1 + math.floor(math.log(_GWRP_MIN_WEIGHT) / math.log(r)))
+        return r ** np.arange(n_terms, dtype=np.float64)
+
+    def _local_density(self, X):
+        if self.density == "knn":
+            weights = np.ones(self.density_neighbors)
+        else:
+            weights = self._gwrp_weights(len(X))
+        nearest = chunked_smallest(
+            _augment_queries(X, self.metric),
+            _augment_references(X, self.metric),
+            len(weights),
+            chunk_size=self.chunk_size,
+            device=self.device_,
+            exclude=np.arange(len(X)),
+            n_jobs=self.n_jobs,
+        )
+        # float32 products can come out a hair below zero for duplicates.
+        return np.maximum(np.clip(nearest, 0, None).astype(np.float64) @ weights, self.eps)
+
+    @_fit_context_skip_nested
+    def fit(self, X, y=None):
+        """Store the references and precompute their local densities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_references, n_features)
+            Embeddings of normal training clips, of all domains.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        return self._fit_references(self._prepare(X, reset=True))
