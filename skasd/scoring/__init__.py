@@ -7,10 +7,19 @@ higher for more normal clips, ``decision_function`` negative for outliers,
 
 from ._base import BaseScorer
 from ._neighbors import KNNScorer, LocalDensityKNNScorer
+from ._domain import DomainStandardizedScorer
+from ._kmeans import KMeansCosineScorer
+from ._mahalanobis import MahalanobisScorer, geometric_median
+from ._synthesis import DADSKNNScorer, SMOTEKNNScorer
 
 # The estimators, all exported at skasd's top level too. BaseScorer, for
 # writing new scorers, is importable from here.
 __all__ = [
+    "DomainStandardizedScorer",
+    "KMeansCosineScorer",
+    "MahalanobisScorer",
     "KNNScorer",
     "LocalDensityKNNScorer",
+    "SMOTEKNNScorer",
+    "DADSKNNScorer",
 ]
