@@ -22,7 +22,6 @@ import importlib.util
 import json
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
@@ -39,12 +38,13 @@ if importlib.util.find_spec("skasd") is None:
     # Run from a checkout where skasd is not installed.
     sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import write_section  # noqa: E402
+
 from skasd import LogMelSpectrogram  # noqa: E402
 from skasd.utils._torch import torch_threads  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION_TITLE = "## Log-mel feature extraction"
-DOC_HEADER = "# Benchmarks\n\nMeasured speed of skasd's steps, side by side with plain baselines.\n"
 
 N_CLIPS = 200
 CLIP_SECONDS = 10.0
@@ -237,16 +237,6 @@ def markdown_section(idle, contended, load_before, load_after):
     return "\n".join(lines)
 
 
-def write_section(section):
-    text = DOC.read_text() if DOC.exists() else DOC_HEADER
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text.rstrip("\n") + "\n")
-
-
 def main():
     load_before = os.getloadavg()[0]
     idle = measure_all()
@@ -254,7 +244,7 @@ def main():
     section = markdown_section(idle, contended, load_before, os.getloadavg()[0])
     print(section)
     write_section(section)
-    print(f"Wrote the section to {DOC}")
+    print("Wrote the section to docs/benchmarks.md")
 
 
 if __name__ == "__main__":

@@ -5,11 +5,11 @@ higher for more normal clips, ``decision_function`` negative for outliers,
 ``predict`` -1 / +1) and adds ``anomaly_score(X) = -score_samples(X)``.
 """
 
-from ._base import BaseScorer
+from ._base import BaseScorer  # noqa: F401  (the base class for writing new scorers)
 from ._neighbors import KNNScorer, LocalDensityKNNScorer
 from ._domain import DomainStandardizedScorer
 from ._kmeans import KMeansCosineScorer
-from ._mahalanobis import MahalanobisScorer, geometric_median
+from ._mahalanobis import MahalanobisScorer, geometric_median  # noqa: F401
 from ._synthesis import DADSKNNScorer, SMOTEKNNScorer
 
 # The estimators, all exported at skasd's top level too. BaseScorer, for
