@@ -27,10 +27,16 @@ from threadpoolctl import threadpool_limits
 
 from ..utils._torch import resolve_device
 from ._base import BaseScorer
+from ._index import MAX_HNSW_NEIGHBORS, HNSWSmallest, import_faiss
 
 # Rows of the query block are chosen so that one block of distances takes
-# about this much memory (float32), unless chunk_size says otherwise.
+# at most this much memory (float32), unless chunk_size says otherwise...
 _BLOCK_BYTES = 256 * 2**20
+# ... and at most this many rows: BLAS is as fast on blocks of about 1000
+# query rows as on larger ones (it packs the references once per block, which
+# 1000 rows amortise), and a smaller block stays warmer in cache for the
+# k-smallest selection that reads it back.
+_MAX_CHUNK_ROWS = 1024
 
 # The training clips' leave-one-out scores that set offset_ are computed on at
 # most this many evenly spaced references: the percentile they give is as
@@ -39,6 +45,14 @@ _BLOCK_BYTES = 256 * 2**20
 _MAX_OFFSET_REFERENCES = 2048
 
 _fit_context_skip_nested = _fit_context(prefer_skip_nested_validation=True)
+
+# The densities are computed exactly with either algorithm: with HNSW's
+# approximate densities, a reference whose nearest neighbour the graph
+# misses gets too large a density and, under the ratio, becomes the nearest
+# reference of every query around it (benchmarks/bench_knn_scale.py measures
+# it: 0.014% of the densities wrong changed a third of the scores and took
+# the AUC from 0.91 to 0.75). True only in that benchmark, to show it.
+_APPROXIMATE_DENSITIES = False
 
 # GWRP weights r^(k-1) below this are dropped: the dropped terms add up to
 # less than this / (1 - r) times the largest distance.
@@ -59,20 +73,28 @@ def _check_finite_nonzero(X, metric, name):
 
 
 def _augment_queries(X, metric):
-    ones = np.ones((len(X), 1), dtype=np.float32)
-    if metric == "cosine":
-        return np.hstack([X, ones])
-    return np.hstack([X, np.einsum("ij,ij->i", X, X)[:, np.newaxis], ones])
+    n_samples, n_features = X.shape
+    augmented = np.empty((n_samples, n_features + (1 if metric == "cosine" else 2)), dtype=np.float32)
+    augmented[:, :n_features] = X
+    if metric != "cosine":
+        augmented[:, n_features] = np.einsum("ij,ij->i", X, X)
+    augmented[:, -1] = 1.0
+    return augmented
 
 
 def _augment_references(Y, metric):
+    n_samples, n_features = Y.shape
     if metric == "cosine":
-        return np.hstack([-0.5 * Y, np.full((len(Y), 1), 0.5, dtype=np.float32)])
-    augmented = np.hstack(
-        [-2.0 * Y, np.ones((len(Y), 1), dtype=np.float32), np.einsum("ij,ij->i", Y, Y)[:, np.newaxis]]
-    )
+        augmented = np.empty((n_samples, n_features + 1), dtype=np.float32)
+        np.multiply(Y, -0.5, out=augmented[:, :n_features])
+        augmented[:, -1] = 0.5
+        return augmented
+    augmented = np.empty((n_samples, n_features + 2), dtype=np.float32)
+    np.multiply(Y, -2.0, out=augmented[:, :n_features])
+    augmented[:, n_features] = 1.0
+    augmented[:, -1] = np.einsum("ij,ij->i", Y, Y)
     if metric == "mse":
-        augmented /= Y.shape[1]
+        augmented /= n_features
     return augmented
 
 
@@ -115,33 +137,131 @@ def chunked_smallest(queries, references, k, *, chunk_size=None, device="cpu", e
     device = torch.device(device)
     n_queries, n_references = len(queries), len(references)
     if chunk_size is None:
-        chunk_size = max(1, _BLOCK_BYTES // (4 * max(n_references, 1)))
+        chunk_size = _default_chunk_size(n_references)
+    chunk_size = max(1, min(chunk_size, n_queries))
     smallest = np.empty((n_queries, k), dtype=np.float32)
-    on_cpu = device.type == "cpu"
-    if on_cpu:
-        references_t = np.ascontiguousarray(references.T)
-    else:
+    if device.type != "cpu":
         references_t = torch.from_numpy(np.ascontiguousarray(references.T)).to(device)
-    limits = threadpool_limits(limits=n_jobs, user_api="blas") if (on_cpu and n_jobs is not None) else None
+        for start in range(0, n_queries, chunk_size):
+            stop = min(start + chunk_size, n_queries)
+            block = torch.from_numpy(queries[start:stop]).to(device) @ references_t
+            if exclude is not None:
+                rows = torch.arange(stop - start, device=device)
+                block[rows, torch.from_numpy(exclude[start:stop]).to(device)] = torch.inf
+            smallest[start:stop] = torch.topk(block, k, dim=1, largest=False, sorted=True).values.cpu().numpy()
+        return smallest
+    # On CPU: every block is written by BLAS into one buffer, allocated once
+    # (a fresh array per block would page-fault its memory in again each
+    # time), and reduced in place.
+    references_t = np.ascontiguousarray(references.T)
+    buffer = np.empty((chunk_size, n_references), dtype=np.float32)
+    limits = threadpool_limits(limits=n_jobs, user_api="blas") if n_jobs is not None else None
     try:
         for start in range(0, n_queries, chunk_size):
             stop = min(start + chunk_size, n_queries)
-            if on_cpu:
-                block = queries[start:stop] @ references_t
-            else:
-                block = torch.from_numpy(queries[start:stop]).to(device) @ references_t
+            block = buffer[: stop - start]
+            np.matmul(queries[start:stop], references_t, out=block)
             if exclude is not None:
                 block[np.arange(stop - start), exclude[start:stop]] = np.inf
-            if not on_cpu:
-                smallest[start:stop] = torch.topk(block, k, dim=1, largest=False).values.cpu().numpy()
-            elif k == 1:
-                smallest[start:stop, 0] = block.min(axis=1)
+            if k == 1:
+                block.min(axis=1, out=smallest[start:stop, 0])
             else:
-                smallest[start:stop] = np.sort(np.partition(block, k - 1, axis=1)[:, :k], axis=1)
+                block.partition(k - 1, axis=1)
+                smallest[start:stop] = np.sort(block[:, :k], axis=1)
     finally:
         if limits is not None:
             limits.restore_original_limits()
     return smallest
+
+
+def _default_chunk_size(n_references):
+    """Query rows per block: at most _MAX_CHUNK_ROWS, and a block of at most _BLOCK_BYTES."""
+    return int(np.clip(_BLOCK_BYTES // (4 * max(n_references, 1)), 1, _MAX_CHUNK_ROWS))
+
+
+def _smallest_per_row(block, k):
+    """The (at most) k smallest entries of each row of ``block``, unsorted; may reorder ``block``."""
+    if k == 1:
+        return block.min(axis=1, keepdims=True)
+    if k >= block.shape[1]:
+        return block
+    block.partition(k - 1, axis=1)
+    return block[:, :k]
+
+
+def _merge_smallest(best, candidates):
+    """Keep in ``best`` (rows sorted ascending) the k smallest of ``best`` and ``candidates``, row by row."""
+    if best.shape[1] == 1:
+        np.minimum(best, candidates.min(axis=1, keepdims=True), out=best)
+        return
+    merged = np.concatenate([best, candidates], axis=1)
+    best[:] = np.sort(_smallest_per_row(merged, best.shape[1]), axis=1)
+
+
+def self_smallest(queries, references, k, *, chunk_size=None, n_jobs=None):
+    """The ``k`` smallest off-diagonal entries of each row of a symmetric ``queries @ references.T``.
+
+    For the augmented vectors of one set of points, ``<q(x_i), r(x_j)> =
+    A(x_i, x_j) = <q(x_j), r(x_i)>``: each block of ``chunk_size`` rows is
+    multiplied only by the columns from its own first row on, and the block
+    is reduced along its rows and along its columns. Half the products of
+    ``chunked_smallest(queries, references, k, exclude=np.arange(n))`` give
+    its result (up to float32 rounding), on CPU.
+
+    Parameters
+    ----------
+    queries, references : ndarray of shape (n, d), float32
+    k : int
+        At most ``n - 1``.
+    chunk_size : int, default=None
+        Rows per block; None as in :func:`chunked_smallest`.
+    n_jobs : int, default=None
+        BLAS threads; None leaves BLAS's own setting.
+
+    Returns
+    -------
+    smallest : ndarray of shape (n, k), float32, each row ascending
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[0.0], [1.0], [3.0]], dtype=np.float32)
+    >>> q = np.hstack([x, x**2, np.ones_like(x)])         # squared distances
+    >>> r = np.hstack([-2 * x, np.ones_like(x), x**2])
+    >>> self_smallest(q, r, 2)
+    array([[1., 9.],
+           [1., 4.],
+           [4., 9.]], dtype=float32)
+    """
+    n = len(queries)
+    if chunk_size is None:
+        chunk_size = _default_chunk_size(n)
+    chunk_size = max(1, min(chunk_size, n))
+    references_t = np.ascontiguousarray(references.T)
+    buffer = np.empty(chunk_size * n, dtype=np.float32)
+    best = np.full((n, k), np.inf, dtype=np.float32)
+    limits = threadpool_limits(limits=n_jobs, user_api="blas") if n_jobs is not None else None
+    try:
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            rows = stop - start
+            # Rows start:stop against columns start:n, one C-contiguous block.
+            block = buffer[: rows * (n - start)].reshape(rows, n - start)
+            np.matmul(queries[start:stop], references_t[:, start:], out=block)
+            block[np.arange(rows), np.arange(rows)] = np.inf
+            if stop < n:
+                # Columns stop:n: these rows are their neighbours from below.
+                later = block[:, rows:]
+                if k == 1:
+                    candidates = later.min(axis=0)[:, np.newaxis]
+                else:
+                    candidates = np.partition(later, min(k, rows) - 1, axis=0)[:k].T
+                _merge_smallest(best[stop:], candidates)
+            _merge_smallest(best[start:stop], _smallest_per_row(block, k))
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+    return best
 
 
 class _NeighborScorer(BaseScorer):
@@ -151,6 +271,10 @@ class _NeighborScorer(BaseScorer):
         **BaseScorer._parameter_constraints,
         "metric": [StrOptions({"cosine", "sqeuclidean", "mse"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "algorithm": [StrOptions({"exact", "hnsw"})],
+        "hnsw_m": [Interval(Integral, 2, None, closed="left")],
+        "ef_construction": [Interval(Integral, 1, None, closed="left")],
+        "ef_search": [Interval(Integral, 1, None, closed="left")],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str],
         "n_jobs": [Integral, None],
@@ -181,8 +305,17 @@ class _NeighborScorer(BaseScorer):
 
     def _fit_references(self, X):
         """Store the references and their densities; set offset_."""
-        self.device_ = resolve_device(self.device)
         self._check_n_references(len(X))
+        if self.algorithm == "hnsw":
+            import_faiss()
+            if self.device not in ("cpu", "auto"):
+                raise ValueError(
+                    f"algorithm='hnsw' searches on the CPU (faiss-cpu); got device={self.device!r}. "
+                    "Use device='cpu', or algorithm='exact' on the GPU."
+                )
+            self.device_ = torch.device("cpu")
+        else:
+            self.device_ = resolve_device(self.device)
         if self.metric != "cosine":
             # Distances do not change under translation; centring first keeps
             # |x|^2 + |y|^2 - 2<x, y> from cancelling catastrophically in float32.
@@ -190,6 +323,7 @@ class _NeighborScorer(BaseScorer):
             X = X - self.center_
         self.density_ = self._local_density(X)
         self.reference_factors_ = self._normalized_reference_factors(X)
+        self._index = self._build_index(self.reference_factors_)
         self.n_references_ = len(X)
         # Leave-one-out scores of (at most _MAX_OFFSET_REFERENCES) training clips.
         rows = np.unique(np.linspace(0, len(X) - 1, min(len(X), _MAX_OFFSET_REFERENCES)).round().astype(int))
@@ -209,15 +343,63 @@ class _NeighborScorer(BaseScorer):
             factors[:, -1] -= self.density_
         return factors
 
-    def _scores(self, query_factors, exclude=None):
-        smallest = chunked_smallest(
-            query_factors,
-            self.reference_factors_,
-            self.n_neighbors,
-            chunk_size=self.chunk_size,
-            device=self.device_,
-            exclude=exclude,
+    def _build_index(self, references):
+        """The HNSW graph over ``references`` (``algorithm="hnsw"``), or None."""
+        if self.algorithm != "hnsw":
+            return None
+        return HNSWSmallest(
+            references,
+            m=self.hnsw_m,
+            ef_construction=self.ef_construction,
+            ef_search=self.ef_search,
+            column_scale=self._index_column_scale(references),
             n_jobs=self.n_jobs,
+        )
+
+    def _index_column_scale(self, references):
+        if self.metric == "cosine":
+            return None
+        n_features = references.shape[1] - 2
+        spread = references.std(axis=0, dtype=np.float64)
+        typical = spread[:n_features].mean()
+        scale = np.ones(references.shape[1], dtype=np.float32)
+        for column in (n_features, n_features + 1):
+            if spread[column] > typical > 0:
+                scale[column] = typical / spread[column]
+        return scale
+
+    def _smallest(self, queries, references, k, *, exclude=None, index=None):
+        """The k smallest ``queries @ references.T`` of each row: exact, or searched on ``index``.
+
+        ``index`` (an HNSW graph over ``references``) is built here when
+        needed and not given. Passes that need more than
+        ``MAX_HNSW_NEIGHBORS`` neighbours, and the rare queries for which the
+        graph returns fewer than ``k`` candidates, are computed exactly.
+        """
+        def exact(rows=slice(None)):
+            return chunked_smallest(
+                queries[rows],
+                references,
+                k,
+                chunk_size=self.chunk_size,
+                device=self.device_,
+                exclude=None if exclude is None else exclude[rows],
+                n_jobs=self.n_jobs,
+            )
+
+        if self.algorithm == "exact" or k + (exclude is not None) > MAX_HNSW_NEIGHBORS:
+            return exact()
+        if index is None:
+            index = self._build_index(references)
+        smallest = index.smallest(queries, k, exclude=exclude, n_jobs=self.n_jobs)
+        missing = np.flatnonzero(np.isinf(smallest[:, -1]))
+        if len(missing):
+            smallest[missing] = exact(missing)
+        return smallest
+
+    def _scores(self, query_factors, exclude=None):
+        smallest = self._smallest(
+            query_factors, self.reference_factors_, self.n_neighbors, exclude=exclude, index=self._index
         )
         # The distances are float32 products: more digits would be noise.
         return smallest.mean(axis=1, dtype=np.float64).astype(np.float32)
@@ -295,14 +477,44 @@ class KNNScorer(_NeighborScorer):
         Fraction of training clips the threshold ``offset_`` calls outliers
         (their anomaly scores are computed leaving each clip out of the
         references).
+    algorithm : {"exact", "hnsw"}, default="exact"
+        ``"exact"``: every distance, as float32 matrix products.
+        ``"hnsw"``: the nearest references are searched on a faiss HNSW
+        graph (an optional dependency: ``pip install faiss-cpu``, or
+        ``pip install 'skasd[ann]'``), for the scores and the leave-one-out
+        ``offset_``; the graph may miss a neighbour, so a score can come out
+        larger than the exact one, never smaller (the candidates are
+        re-scored exactly). A search is ``O(log n_references)`` instead of
+        ``O(n_references)``, but building the graph costs as much as scoring
+        tens of thousands of clips exactly (about 80,000 against 200,000
+        references on 2 cores, docs/benchmarks.md): it pays off when many
+        clips are scored against one fitted model.
+        Searches for more than 255 neighbours are exact. Runs on the CPU;
+        the graph is built with several threads (``n_jobs``), so two fits
+        may differ slightly unless ``n_jobs=1``.
+    hnsw_m : int, default=32
+        Links per node of the HNSW graph (faiss's ``M``): more links, more
+        memory and a slower build, fewer missed neighbours.
+    ef_construction : int, default=200
+        Candidates kept while building the graph: larger builds a better
+        graph, more slowly.
+    ef_search : int, default=128
+        Candidates kept while searching (at least the neighbours asked
+        for): larger misses fewer neighbours, more slowly. With the
+        defaults, 99.8% (KNNScorer) and 99.9% (LocalDensityKNNScorer) of
+        the queries scored within 1e-4 of the exact scores on 200,000
+        clustered 256-d references (docs/benchmarks.md).
     chunk_size : int, default=None
-        Test clips per block of distances; None sizes blocks to about
-        256 MiB (``chunk_size * n_references * 4`` bytes).
+        Test clips per block of distances (``algorithm="exact"``); None
+        sizes blocks to at most 1024 clips and 256 MiB
+        (``chunk_size * n_references * 4`` bytes).
     device : str, default="cpu"
         ``"cpu"`` (numpy's BLAS), ``"cuda"``, ``"auto"`` (CUDA when
-        available).
+        available); ``algorithm="hnsw"`` takes ``"cpu"`` or ``"auto"`` and
+        runs on the CPU.
     n_jobs : int, default=None
-        BLAS threads on CPU; None leaves BLAS's own setting.
+        BLAS threads on CPU, and faiss's threads with ``algorithm="hnsw"``;
+        None leaves their own settings (all cores).
 
     Attributes
     ----------
@@ -338,13 +550,30 @@ class KNNScorer(_NeighborScorer):
     >>> references = np.array([[1.0, 0.0], [0.0, 1.0]])
     >>> scorer = KNNScorer().fit(references)
     >>> scorer.anomaly_score([[1.0, 0.0], [1.0, 1.0], [-1.0, 0.0]]).round(4)
-    array([0.    , 0.1464, 0.5   ])
+    array([0.    , 0.1464, 0.5   ], dtype=float32)
     """
 
-    def __init__(self, *, metric="cosine", n_neighbors=1, contamination=0.1, chunk_size=None, device="cpu", n_jobs=None):
+    def __init__(
+        self,
+        *,
+        metric="cosine",
+        n_neighbors=1,
+        contamination=0.1,
+        algorithm="exact",
+        hnsw_m=32,
+        ef_construction=200,
+        ef_search=128,
+        chunk_size=None,
+        device="cpu",
+        n_jobs=None,
+    ):
         self.metric = metric
         self.n_neighbors = n_neighbors
         self.contamination = contamination
+        self.algorithm = algorithm
+        self.hnsw_m = hnsw_m
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
         self.chunk_size = chunk_size
         self.device = device
         self.n_jobs = n_jobs
@@ -422,15 +651,47 @@ class LocalDensityKNNScorer(_NeighborScorer):
     contamination : float in (0, 0.5], default=0.1
         Fraction of training clips the threshold ``offset_`` calls outliers
         (their scores are computed leaving each clip out of the references).
+    algorithm : {"exact", "hnsw"}, default="exact"
+        ``"exact"``: every distance, as float32 matrix products.
+        ``"hnsw"``: the nearest references are searched on a faiss HNSW
+        graph (an optional dependency: ``pip install faiss-cpu``, or
+        ``pip install 'skasd[ann]'``), for the scores and the leave-one-out
+        ``offset_``; the graph may miss a neighbour, so a score can come out
+        larger than the exact one, never smaller (the candidates are
+        re-scored exactly). A search is ``O(log n_references)`` instead of
+        ``O(n_references)``, but building the graph costs as much as scoring
+        tens of thousands of clips exactly (about 80,000 against 200,000
+        references on 2 cores, docs/benchmarks.md): it pays off when many
+        clips are scored against one fitted model.
+        The densities are always computed exactly: a density the graph gets
+        wrong is too large, and under the ratio that reference would become
+        the nearest one of every query around it.
+        Searches for more than 255 neighbours are exact. Runs on the CPU;
+        the graph is built with several threads (``n_jobs``), so two fits
+        may differ slightly unless ``n_jobs=1``.
+    hnsw_m : int, default=32
+        Links per node of the HNSW graph (faiss's ``M``): more links, more
+        memory and a slower build, fewer missed neighbours.
+    ef_construction : int, default=200
+        Candidates kept while building the graph: larger builds a better
+        graph, more slowly.
+    ef_search : int, default=128
+        Candidates kept while searching (at least the neighbours asked
+        for): larger misses fewer neighbours, more slowly. With the
+        defaults, 99.8% (KNNScorer) and 99.9% (LocalDensityKNNScorer) of
+        the queries scored within 1e-4 of the exact scores on 200,000
+        clustered 256-d references (docs/benchmarks.md).
     chunk_size : int, default=None
-        Clips per block of distances, for scoring and for the density pass;
-        None sizes blocks to about 256 MiB (``chunk_size * n_references * 4``
-        bytes).
+        Clips per block of distances, for the density pass and (with
+        ``algorithm="exact"``) for scoring; None sizes blocks to at most
+        1024 clips and 256 MiB (``chunk_size * n_references * 4`` bytes).
     device : str, default="cpu"
         ``"cpu"`` (numpy's BLAS), ``"cuda"``, ``"auto"`` (CUDA when
-        available).
+        available); ``algorithm="hnsw"`` takes ``"cpu"`` or ``"auto"`` and
+        runs on the CPU.
     n_jobs : int, default=None
-        BLAS threads on CPU; None leaves BLAS's own setting.
+        BLAS threads on CPU, and faiss's threads with ``algorithm="hnsw"``;
+        None leaves their own settings (all cores).
 
     Attributes
     ----------
@@ -504,6 +765,10 @@ class LocalDensityKNNScorer(_NeighborScorer):
         n_neighbors=1,
         eps=1e-6,
         contamination=0.1,
+        algorithm="exact",
+        hnsw_m=32,
+        ef_construction=200,
+        ef_search=128,
         chunk_size=None,
         device="cpu",
         n_jobs=None,
@@ -516,6 +781,10 @@ class LocalDensityKNNScorer(_NeighborScorer):
         self.n_neighbors = n_neighbors
         self.eps = eps
         self.contamination = contamination
+        self.algorithm = algorithm
+        self.hnsw_m = hnsw_m
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
         self.chunk_size = chunk_size
         self.device = device
         self.n_jobs = n_jobs
@@ -549,15 +818,16 @@ class LocalDensityKNNScorer(_NeighborScorer):
             weights = np.ones(self.density_neighbors)
         else:
             weights = self._gwrp_weights(len(X))
-        nearest = chunked_smallest(
-            _augment_queries(X, self.metric),
-            _augment_references(X, self.metric),
-            len(weights),
-            chunk_size=self.chunk_size,
-            device=self.device_,
-            exclude=np.arange(len(X)),
-            n_jobs=self.n_jobs,
-        )
+        queries, references, k = _augment_queries(X, self.metric), _augment_references(X, self.metric), len(weights)
+        if self.algorithm == "hnsw" and _APPROXIMATE_DENSITIES:
+            nearest = self._smallest(queries, references, k, exclude=np.arange(len(X)))
+        elif self.device_.type == "cpu":
+            nearest = self_smallest(queries, references, k, chunk_size=self.chunk_size, n_jobs=self.n_jobs)
+        else:
+            nearest = chunked_smallest(
+                queries, references, k, chunk_size=self.chunk_size, device=self.device_,
+                exclude=np.arange(len(X)), n_jobs=self.n_jobs,
+            )
         # float32 products can come out a hair below zero for duplicates.
         return np.maximum(np.clip(nearest, 0, None).astype(np.float64) @ weights, self.eps)
 
