@@ -10,17 +10,11 @@ import pandas as pd
 
 
 def _demo_pipeline(sample_rate, n_jobs):
-    from sklearn.neighbors import LocalOutlierFactor
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    from skasd import LogMelStatistics
+    from skasd import LocalDensityKNNScorer, LogMelStatistics
 
-    return make_pipeline(
-        LogMelStatistics(sample_rate=sample_rate, n_jobs=n_jobs),
-        StandardScaler(),
-        LocalOutlierFactor(n_neighbors=5, novelty=True),
-    )
+    return make_pipeline(LogMelStatistics(sample_rate=sample_rate, n_jobs=n_jobs), LocalDensityKNNScorer())
 
 
 def run_demo(out_dir, random_state=0, n_jobs=None, verbose=1):
@@ -47,7 +41,7 @@ def run_demo(out_dir, random_state=0, n_jobs=None, verbose=1):
         f"machine types {sorted(frame['machine'].unique())}; "
         + ", ".join(f"{split}/{domain}: {n}" for (split, domain), n in sorted(counts.items()))
     )
-    say("Fitting log-mel statistics + local outlier factor on each machine type's normal training clips...")
+    say("Fitting log-mel statistics + local-density k-NN on each machine type's normal training clips...")
     anomaly_score = np.zeros(len(frame))
     decision = np.zeros(len(frame), dtype=int)
     for machine in sorted(frame["machine"].unique()):

@@ -20,8 +20,10 @@ def test_demo_prints_and_writes_the_official_score_table(tmp_path, capsys):
     official = hmean(values.ravel())
     assert f"Official score (harmonic mean of all AUCs and pAUCs): {official:.4f}" in printed
     np.testing.assert_allclose(table["hmean"], hmean(values, axis=1))
-    # A baseline on the generated data: better than chance on the source domain.
-    assert (table["auc_source"] > 0.6).all()
+    # Local-density k-NN on log-mel statistics: well above chance in both
+    # domains of the generated data (plain k-NN falls to ~0.7 in the target).
+    assert (table["auc_source"] > 0.75).all()
+    assert (table["auc_target"] > 0.75).all()
     for machine in table["machine"]:
         for kind in ("anomaly_score", "decision_result"):
             written = pd.read_csv(tmp_path / "submission" / f"{kind}_{machine}_section_00_test.csv", header=None)
