@@ -319,7 +319,7 @@ def test_kmeans_offset_leaves_each_reference_out_of_its_own_centre():
 
 def test_kmeans_errors():
     X, domain = _domain_data(seed=15)
-    with pytest.raises(ValueError, match=r"X has 1 zero vector\(s\) \(rows 3\).*undefined"):
+    with pytest.raises(ValueError, match=r"X has 1 zero vector\(s\) \(rows \[3\]\): the cosine distance is undefined for them\.$"):
         KMeansCosineScorer(n_clusters=2).fit(np.r_[X[:3], np.zeros((1, 5)), X[3:]])
     scorer = KMeansCosineScorer(n_clusters=2, random_state=0).fit(X, domain=domain)
     with pytest.raises(ValueError, match="zero vector"):

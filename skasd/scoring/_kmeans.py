@@ -12,23 +12,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseScorer
 from ._domain import _check_domain
+from ._neighbors import unit_rows
 
 __all__ = ["KMeansCosineScorer"]
 
 _DOMAINS = ("source", "target")
-
-
-def _unit_rows(X, name="X"):
-    """Rows of X divided by their L2 norm; a clear error for zero rows."""
-    norms = np.linalg.norm(X, axis=1)
-    zero = np.flatnonzero(norms == 0)
-    if zero.size:
-        shown = ", ".join(map(str, zero[:10])) + (", ..." if zero.size > 10 else "")
-        raise ValueError(
-            f"{name} has {zero.size} zero vector(s) (rows {shown}): the cosine "
-            "similarity of a zero embedding is undefined."
-        )
-    return X / norms[:, np.newaxis]
 
 
 class KMeansCosineScorer(BaseScorer):
@@ -214,7 +202,7 @@ class KMeansCosineScorer(BaseScorer):
     def _prepare(self, X, domain, reset):
         """Unit-norm rows of X and the mask of its target-domain clips."""
         X = validate_data(self, X, dtype=np.float64, reset=reset)
-        units = _unit_rows(X)
+        units = unit_rows(X, "X")
         if domain is None:
             return units, np.zeros(len(units), dtype=bool)
         domain = _check_domain(domain, len(units))
@@ -278,5 +266,5 @@ class KMeansCosineScorer(BaseScorer):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        similarities = _unit_rows(X) @ self.cluster_centers_.T
+        similarities = unit_rows(X, "X") @ self.cluster_centers_.T
         return np.clip(similarities.max(axis=1), -1.0, 1.0)

@@ -59,16 +59,21 @@ _APPROXIMATE_DENSITIES = False
 _GWRP_MIN_WEIGHT = 1e-12
 
 
-def _check_finite_nonzero(X, metric, name):
+def unit_rows(X, name, hint=""):
+    """Rows of ``X`` divided by their L2 norm; a ValueError naming zero rows."""
+    norms = np.linalg.norm(X, axis=1)
+    zero = np.flatnonzero(norms == 0)
+    if len(zero):
+        raise ValueError(
+            f"{name} has {len(zero)} zero vector(s) (rows {zero[:5].tolist()}): "
+            f"the cosine distance is undefined for them{hint}."
+        )
+    return X / norms[:, np.newaxis]
+
+
+def _normalized_if_cosine(X, metric, name):
     if metric == "cosine":
-        norms = np.linalg.norm(X, axis=1)
-        zero = np.flatnonzero(norms == 0)
-        if len(zero):
-            raise ValueError(
-                f"{name} has {len(zero)} zero vector(s) (rows {zero[:5].tolist()}): "
-                "the cosine distance is undefined for them; use metric='sqeuclidean' or 'mse'."
-            )
-        return X / norms[:, np.newaxis]
+        return unit_rows(X, name, "; use metric='sqeuclidean' or 'mse'")
     return X
 
 
@@ -301,7 +306,7 @@ class _NeighborScorer(BaseScorer):
 
     def _prepare(self, X, *, reset):
         X = validate_data(self, X, reset=reset, dtype=np.float32, ensure_min_samples=1)
-        return _check_finite_nonzero(X, self.metric, "X")
+        return _normalized_if_cosine(X, self.metric, "X")
 
     def _fit_references(self, X):
         """Store the references and their densities; set offset_."""

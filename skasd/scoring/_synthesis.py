@@ -28,7 +28,7 @@ from ._neighbors import (
     KNNScorer,
     LocalDensityKNNScorer,
     _augment_queries,
-    _check_finite_nonzero,
+    _normalized_if_cosine,
 )
 
 __all__ = ["DADSKNNScorer", "SMOTEKNNScorer"]
@@ -202,7 +202,7 @@ class _SyntheticReferenceScorer(BaseScorer):
         # Cosine: interpolate between unit vectors, so that a synthetic
         # reference's direction does not depend on the lengths of the clips
         # it comes from, which the metric ignores (and zero rows get a clear error).
-        X = _check_finite_nonzero(X, self.metric, "X")
+        X = _normalized_if_cosine(X, self.metric, "X")
         random_state = check_random_state(self.random_state)
         synthetic, sources, coefficients = self._synthesize(X, is_target, random_state)
         self.synthetic_sources_, self.synthetic_coefficients_ = sources, coefficients
@@ -222,7 +222,7 @@ class _SyntheticReferenceScorer(BaseScorer):
     def _leave_one_out_scores(self, rows):
         """Anomaly scores of ``references_[rows]`` against all other references."""
         scorer = self.scorer_
-        X = _check_finite_nonzero(self.references_[rows], self.metric, "X")
+        X = _normalized_if_cosine(self.references_[rows], self.metric, "X")
         if self.metric != "cosine":
             X = X - scorer.center_
         return scorer._scores(_augment_queries(X, self.metric), exclude=rows)
