@@ -44,7 +44,7 @@ from skasd import (  # noqa: E402
     MahalanobisScorer,
     SMOTEKNNScorer,
 )
-from skasd.datasets import load_dcase, make_machine_sounds  # noqa: E402
+from skasd.datasets import first_normals_split, load_dcase, make_machine_sounds  # noqa: E402
 from skasd.metrics import dcase_scores  # noqa: E402
 
 VALVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "dcase2023t2_dev_valve_test"
@@ -116,9 +116,7 @@ def evaluate(features, frame, fit_mask, eval_mask, seed):
 def valve_results():
     valve = load_dcase(VALVE, verbose=1)
     frame = valve.frame
-    fit = ((frame["label"] == 0) & (
-        ((frame["domain"] == "source") & (frame["index"] < 30)) | ((frame["domain"] == "target") & (frame["index"] < 5))
-    )).to_numpy()
+    fit = first_normals_split(frame, n_source=30, n_target=5)
     features = LogMelStatistics(sample_rate=valve.sample_rate, n_jobs=-1).fit_transform(valve.data)
     return evaluate(features, frame, fit, ~fit, seed=0)
 

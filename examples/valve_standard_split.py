@@ -16,23 +16,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skasd import LogMelStatistics
-from skasd.datasets import load_dcase
+from skasd.datasets import first_normals_split, load_dcase
 from skasd.metrics import dcase_scores
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "dcase2023t2_dev_valve_test"
 
 
-def standard_split(frame):
-    """True for the clips the model is fitted on."""
-    normal = frame["label"] == 0
-    first_source = (frame["domain"] == "source") & (frame["index"] < 30)
-    first_target = (frame["domain"] == "target") & (frame["index"] < 5)
-    return (normal & (first_source | first_target)).to_numpy()
-
-
 def main(folder=DEFAULT_FOLDER):
     valve = load_dcase(folder, verbose=1)
-    fit = standard_split(valve.frame)
+    fit = first_normals_split(valve.frame, n_source=30, n_target=5)
     model = make_pipeline(LogMelStatistics(), StandardScaler(), LocalOutlierFactor(n_neighbors=5, novelty=True))
     model.fit(valve.data[fit])
     evaluate = ~fit

@@ -17,7 +17,7 @@ def _load(name):
 def test_valve_standard_split_example():
     example = _load("valve_standard_split.py")
     valve = example["load_dcase"](VALVE_TEST, verbose=0)
-    fit = example["standard_split"](valve.frame)
+    fit = example["first_normals_split"](valve.frame, n_source=30, n_target=5)
     assert fit.sum() == 35
     assert valve.frame[fit]["index"].max() == 29
     evaluated = valve.frame[~fit]

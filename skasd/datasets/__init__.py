@@ -1,12 +1,13 @@
 """Loaders, generators and writers for DCASE Task 2 style data sets."""
 
 from ._dcase import load_dcase, parse_dcase_filename, save_dcase
-from ._frame import FRAME_COLUMNS
+from ._frame import FRAME_COLUMNS, first_normals_split
 from ._generator import make_machine_sounds
 from ._submission import write_dcase_submission
 
 __all__ = [
     "FRAME_COLUMNS",
+    "first_normals_split",
     "load_dcase",
     "make_machine_sounds",
     "parse_dcase_filename",

@@ -82,3 +82,41 @@ def make_frame(records):
     frame["index"] = frame["index"].astype(np.int64)
     frame["n_samples_original"] = frame["n_samples_original"].astype(np.int64)
     return frame
+
+
+def first_normals_split(frame, *, n_source=30, n_target=5):
+    """Select, per machine type and section, the first normal clips of each domain for fitting.
+
+    Where only a labelled test split exists (as for ``../shared/data``'s
+    valve clips), fitting on the normal clips with the lowest file indices
+    and evaluating on the rest gives a split everyone can reproduce: the
+    standard valve split is ``n_source=30, n_target=5`` (35 clips to fit, 165
+    to evaluate).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A metadata frame of :func:`load_dcase` (columns ``machine``,
+        ``section``, ``domain``, ``label``, ``index``).
+    n_source, n_target : int, default=30, 5
+        Normal clips of the source and target domain with ``index`` below
+        these are selected.
+
+    Returns
+    -------
+    fit : ndarray of shape (n_clips,), dtype bool
+        True for the clips to fit on; ``~fit`` are the clips to evaluate.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skasd.datasets import first_normals_split
+    >>> frame = pd.DataFrame({"machine": "valve", "section": "00", "domain": ["source", "source", "target"],
+    ...                       "label": [0, 1, 0], "index": [0, 1, 7]})
+    >>> first_normals_split(frame, n_source=30, n_target=5)
+    array([ True, False, False])
+    """
+    normal = frame["label"] == 0
+    source = (frame["domain"] == "source") & (frame["index"] < n_source)
+    target = (frame["domain"] == "target") & (frame["index"] < n_target)
+    return (normal & (source | target)).to_numpy()
