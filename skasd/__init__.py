@@ -1,6 +1,7 @@
 """skasd: scikit-learn compatible anomalous sound detection."""
 
-from . import scoring
+from . import embedding, scoring
+from .embedding import MultiBranchEmbedder
 from .features import DFTSpectrum, LogMelSpectrogram, LogMelStatistics, STFTSpectrogram
 from .scoring import *  # noqa: F403  (every scorer is importable from the top level)
 
@@ -10,6 +11,7 @@ __all__ = [
     "DFTSpectrum",
     "LogMelSpectrogram",
     "LogMelStatistics",
+    "MultiBranchEmbedder",
     "STFTSpectrogram",
     *scoring.__all__,
 ]

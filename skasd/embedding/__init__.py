@@ -1,9 +1,11 @@
 """Embedders: torch models that map waveforms to embeddings.
 
-The angular-margin losses the trained embedders use are reusable
-``torch.nn.Module`` s in :mod:`._losses`.
+Trained embedders build a skorch net inside ``fit`` (:mod:`._training` holds
+what every training scheme shares); the angular-margin losses they train
+with are reusable ``torch.nn.Module`` s in :mod:`._losses`.
 """
 
 from ._losses import AdaProj, ArcFace, SubClusterAdaCos, SubspaceLoss
+from ._multibranch import MultiBranchEmbedder
 
-__all__ = ["AdaProj", "ArcFace", "SubClusterAdaCos", "SubspaceLoss"]
+__all__ = ["AdaProj", "ArcFace", "MultiBranchEmbedder", "SubClusterAdaCos", "SubspaceLoss"]

@@ -1,0 +1,191 @@
+"""skorch machinery shared by skasd's trained embedders.
+
+The sklearn-facing estimators build a skorch net inside ``fit``; what every
+training scheme needs lives here once: the seeded random state, the
+callbacks for progress, early stopping and checkpoints, the checks on ``y``,
+and :class:`AuxiliaryClassifierNet`, the net for auxiliary classification
+with mixup on the inputs.
+"""
+
+import contextlib
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
+from skorch.dataset import ValidSplit, unpack_data
+from skorch.utils import to_device
+
+
+@contextlib.contextmanager
+def seeded_torch(seed, device):
+    """Run the block with torch's random generators seeded, then restore them.
+
+    skorch and torch draw from torch's global generators (weight
+    initialisation, the data loader's shuffling, dropout, mixup). Forking
+    them makes one fit reproducible from its seed while the caller's random
+    state is left exactly as it was.
+
+    Parameters
+    ----------
+    seed : int
+        Seed for the block.
+    device : torch.device
+        The training device; its CUDA generator is forked too.
+    """
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def check_class_labels(y, estimator_name, *, min_clips_per_class=1, reason=""):
+    """Check the auxiliary labels of a supervised embedder.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_clips,) or None
+        The labels passed to ``fit``.
+    estimator_name : str
+        Named in the error messages.
+    min_clips_per_class : int, default=1
+        Fewest clips a class may have.
+    reason : str, default=""
+        Why that many are needed, completing "... needs at least N clips per
+        class <reason>".
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is None, holds a single class (nothing to tell apart), or a
+        class has fewer than ``min_clips_per_class`` clips.
+    """
+    if y is None:
+        raise ValueError(
+            f"{estimator_name} requires y to be passed, but the target y is None: fit needs "
+            "the auxiliary class label of each clip (for DCASE data, machine type and attributes: the 'aux_label' column of "
+            "load_dcase's frame); got y=None."
+        )
+    classes, counts = np.unique(np.asarray(y), return_counts=True)
+    if classes.size < 2:
+        raise ValueError(
+            f"{estimator_name} learns to tell auxiliary classes apart, but y holds 1 class "
+            f"({str(classes[0])!r}); give clips of at least two classes (e.g. several machine types)."
+            if classes.size
+            else f"{estimator_name} got an empty y."
+        )
+    too_few = classes[counts < min_clips_per_class]
+    if too_few.size:
+        names = ", ".join(repr(str(name)) for name in too_few[:5])
+        more = f" and {too_few.size - 5} more" if too_few.size > 5 else ""
+        raise ValueError(
+            f"{estimator_name} needs at least {min_clips_per_class} clips per class {reason}; "
+            f"class(es) {names}{more} in y have fewer."
+        )
+
+
+def training_callbacks(*, verbose, early_stopping, n_iter_no_change, checkpoint_dir):
+    """The skorch callbacks an embedder's net trains with.
+
+    Parameters
+    ----------
+    verbose : int
+        0: silent; 1: a log line per epoch; 2 and more: also a progress bar
+        over the batches of each epoch.
+    early_stopping : bool
+        Stop when the validation loss has not improved for
+        ``n_iter_no_change`` epochs and restore the best epoch's weights.
+    n_iter_no_change : int
+        Patience of early stopping.
+    checkpoint_dir : str, path or None
+        Where skorch's ``Checkpoint`` saves the parameters, optimizer and
+        history: at every new best validation loss with early stopping, else
+        after every epoch. None saves nothing.
+
+    Returns
+    -------
+    callbacks : list of (name, skorch.callbacks.Callback)
+    """
+    callbacks = []
+    if verbose >= 2:
+        callbacks.append(("progress_bar", ProgressBar()))
+    if early_stopping:
+        callbacks.append(
+            (
+                "early_stopping",
+                EarlyStopping(monitor="valid_loss", patience=n_iter_no_change, load_best=True),
+            )
+        )
+    if checkpoint_dir is not None:
+        monitor = "valid_loss_best" if early_stopping else None
+        callbacks.append(("checkpoint", Checkpoint(dirname=str(checkpoint_dir), monitor=monitor)))
+    # The epoch table comes from skorch's default PrintLog, silent with the net's verbose=0.
+    return callbacks
+
+
+def validation_split(early_stopping, validation_fraction, seed):
+    """skorch's ``train_split``: a stratified hold-out when early stopping, else none."""
+    if not early_stopping:
+        return None
+    return ValidSplit(validation_fraction, stratified=True, random_state=seed)
+
+
+class AuxiliaryClassifierNet(NeuralNet):
+    """skorch net training an embedding module to classify auxiliary labels.
+
+    The module maps a batch of inputs (waveforms) to embeddings; the
+    criterion is an angular-margin loss module of
+    :mod:`skasd.embedding._losses` taking ``(embeddings, targets)``, where the
+    targets are class indices or, after mixup, class probabilities. The
+    criterion's trainable centres are optimised with the module (skorch's
+    ``get_all_learnable_params`` includes them).
+
+    Parameters
+    ----------
+    module, criterion, **kwargs
+        As :class:`skorch.NeuralNet`.
+    n_classes : int
+        Number of classes; targets are one-hot encoded to this width for mixup.
+    mixup_probability : float, default=0.0
+        Probability that a training batch is mixed: each clip is blended with
+        a random other clip of the batch, ``lam * x_i + (1 - lam) * x_j``,
+        ``lam ~ U(0, 1)`` drawn per clip, and the targets alike.
+    """
+
+    def __init__(self, module, criterion, *args, n_classes, mixup_probability=0.0, **kwargs):
+        super().__init__(module, criterion, *args, **kwargs)
+        self.n_classes = n_classes
+        self.mixup_probability = mixup_probability
+
+    def mix(self, Xi, yi):
+        """Return the batch and its soft targets, mixed with ``mixup_probability``."""
+        targets = torch.nn.functional.one_hot(yi.long(), self.n_classes).to(Xi.dtype)
+        if self.mixup_probability <= 0 or torch.rand(()).item() >= self.mixup_probability:
+            return Xi, targets
+        n_clips = Xi.shape[0]
+        partner = torch.randperm(n_clips).to(Xi.device)
+        lam = torch.rand(n_clips).to(device=Xi.device, dtype=Xi.dtype)
+        lam_x = lam.view(n_clips, *([1] * (Xi.ndim - 1)))
+        mixed = lam_x * Xi + (1 - lam_x) * Xi[partner]
+        return mixed, lam[:, None] * targets + (1 - lam[:, None]) * targets[partner]
+
+    def train_step_single(self, batch, **fit_params):
+        """One optimisation step's forward and backward pass, on a mixed batch."""
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        Xi = to_device(Xi, self.device)
+        yi = to_device(yi, self.device)
+        Xi, targets = self.mix(Xi, yi)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, targets, X=Xi, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+
+__all__ = [
+    "AuxiliaryClassifierNet",
+    "check_class_labels",
+    "seeded_torch",
+    "training_callbacks",
+    "validation_split",
+]

@@ -1,0 +1,266 @@
+"""MultiBranchEmbedder: training through skorch, reproducibility, composition, bad input."""
+
+import joblib
+import numpy as np
+import pytest
+import sklearn
+import torch
+from sklearn.model_selection import GridSearchCV, PredefinedSplit
+from sklearn.pipeline import Pipeline
+
+from skasd import KMeansCosineScorer, MultiBranchEmbedder
+from skasd.datasets import make_machine_sounds
+from skasd.embedding._multibranch import MultiBranchNet, parse_branch
+from skasd.embedding._training import AuxiliaryClassifierNet
+from skasd.metrics import make_dcase_scorer
+
+TINY = dict(
+    branches=("stft_32ms", "stft_8ms", "spectrum"),
+    embedding_dim=16,
+    channels=(8, 16),
+    n_subclusters=4,
+    batch_size=32,
+    max_epochs=8,
+    lr=3e-3,
+    verbose=0,
+)
+
+
+@pytest.fixture(scope="module")
+def machines():
+    """Three machine types, 0.5 s clips: train on 40 normals each, test on the rest."""
+    return make_machine_sounds(
+        machine_types=("fan", "pump", "gearbox"),
+        n_source_train=40,
+        n_target_train=4,
+        n_test_normal=10,
+        n_test_anomalous=10,
+        duration=0.5,
+        random_state=0,
+    )
+
+
+def _split(data):
+    frame = data.frame
+    train = (frame["split"] == "train").to_numpy()
+    return frame, train
+
+
+def test_training_separates_machine_types(machines):
+    frame, train = _split(machines)
+    embedder = MultiBranchEmbedder(**TINY, random_state=0).fit(machines.data[train], frame["machine"][train])
+    test = ~train & (frame["label"] == 0).to_numpy()
+    embeddings = torch.from_numpy(embedder.transform(machines.data[test]))
+    criterion = embedder.net_.criterion_.eval()
+    predicted = embedder.classes_[criterion.predict_proba(embeddings).argmax(1).numpy()]
+    accuracy = np.mean(predicted == frame["machine"][test].to_numpy())
+    # 60 held-out normals of both domains; chance is 1/3 and P(>= 36 right by
+    # chance) ~ 1e-5. Eight tiny epochs reach about 0.63 (20 reach about 0.88).
+    assert accuracy >= 0.55, accuracy
+    history = embedder.net_.history
+    assert history[-1, "train_loss"] < history[0, "train_loss"]
+
+
+def test_output_shape_dtype_and_feature_names(machines):
+    frame, train = _split(machines)
+    embedder = MultiBranchEmbedder(**{**TINY, "max_epochs": 1}, random_state=0)
+    out = embedder.fit_transform(machines.data[train][::9][:12], frame["machine"][train][::9][:12])
+    assert out.shape == (12, 48) and out.dtype == np.float32
+    assert embedder.n_embedding_ == 48
+    assert list(embedder.get_feature_names_out()[:2]) == ["multibranchembedder0", "multibranchembedder1"]
+    assert np.isfinite(out).all()
+
+
+def test_same_random_state_same_embeddings_and_global_rng_untouched(machines):
+    frame, train = _split(machines)
+    X, y = machines.data[train][::3], frame["aux_label"][train][::3]
+    params = {**TINY, "max_epochs": 2}
+    state = torch.random.get_rng_state()
+    first = MultiBranchEmbedder(**params, random_state=3).fit(X, y).transform(X)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    second = MultiBranchEmbedder(**params, random_state=3).fit(X, y).transform(X)
+    other = MultiBranchEmbedder(**params, random_state=4).fit(X, y).transform(X)
+    np.testing.assert_array_equal(first, second)
+    assert not np.allclose(first, other)
+
+
+@pytest.mark.parametrize("loss", ["subspace", "scac", "arcface", "adaproj"])
+def test_every_loss_trains(machines, loss):
+    frame, train = _split(machines)
+    X, y = machines.data[train][::2], frame["machine"][train][::2]
+    embedder = MultiBranchEmbedder(**{**TINY, "max_epochs": 3}, loss=loss, random_state=0).fit(X, y)
+    losses = embedder.net_.history[:, "train_loss"]
+    assert np.isfinite(losses).all()
+    assert losses[-1] < losses[0]
+
+
+def test_wilkinghoff_two_branch_setting(machines):
+    frame, train = _split(machines)
+    embedder = MultiBranchEmbedder(
+        **{**TINY, "branches": ("spectrum", "stft_64ms"), "embedding_dim": 128, "max_epochs": 1},
+        loss="scac",
+        random_state=0,
+    )
+    out = embedder.fit_transform(machines.data[train][::9][:10], frame["machine"][train][::9][:10])
+    assert out.shape == (10, 256)
+    spectrogram = embedder.net_.module_.branches[1]
+    assert spectrogram.win_length == 1024 and spectrogram.hop_length == 512
+
+
+def test_branch_windows_in_samples():
+    net = MultiBranchNet(("stft_256ms", "stft_8ms", "spectrum"), sample_rate=16000, channels=(4,), embedding_dim=8)
+    assert [getattr(branch, "win_length", None) for branch in net.branches] == [4096, 128, None]
+    assert [getattr(branch, "hop_length", None) for branch in net.branches] == [2048, 64, None]
+    assert parse_branch("stft_0.5ms") == ("stft", 0.5)
+
+
+def test_mixup_blends_inputs_and_targets_with_one_ratio():
+    skorch_net = AuxiliaryClassifierNet(torch.nn.Identity, torch.nn.MSELoss, n_classes=3, mixup_probability=1.0)
+    X = torch.eye(4) * torch.arange(1.0, 5.0)[:, None]  # row i: (i + 1) at column i
+    y = torch.tensor([0, 1, 2, 0])
+    torch.manual_seed(0)
+    mixed, targets = skorch_net.mix(X, y)
+    np.testing.assert_allclose(targets.sum(1), 1.0, rtol=1e-6)
+    # Each mixed row is lam * x_i + (1 - lam) * x_j: recover lam from x_i's entry.
+    lam = mixed[torch.arange(4), torch.arange(4)] / torch.arange(1.0, 5.0)
+    one_hot = torch.nn.functional.one_hot(y, 3).float()
+    for i in range(4):
+        if lam[i] < 1:  # j != i, else the clip is mixed with itself
+            j = int(torch.nonzero(mixed[i] * (torch.arange(4) != i), as_tuple=True)[0][0])
+            np.testing.assert_allclose(targets[i], lam[i] * one_hot[i] + (1 - lam[i]) * one_hot[j], atol=1e-6)
+    skorch_net.mixup_probability = 0.0
+    same, hard = skorch_net.mix(X, y)
+    assert torch.equal(same, X) and torch.equal(hard, one_hot)
+
+
+def test_pickle_round_trip_gives_same_embeddings(machines, tmp_path):
+    frame, train = _split(machines)
+    X, y = machines.data[train][::9][:16], frame["machine"][train][::9][:16]
+    embedder = MultiBranchEmbedder(**{**TINY, "max_epochs": 1}, random_state=0).fit(X, y)
+    joblib.dump(embedder, tmp_path / "embedder.joblib")
+    reloaded = joblib.load(tmp_path / "embedder.joblib")
+    np.testing.assert_array_equal(reloaded.transform(X), embedder.transform(X))
+
+
+def test_early_stopping_and_checkpoint(machines, tmp_path):
+    frame, train = _split(machines)
+    X, y = machines.data[train], frame["machine"][train]
+    embedder = MultiBranchEmbedder(
+        **{**TINY, "max_epochs": 30, "lr": 0.5},
+        early_stopping=True,
+        n_iter_no_change=2,
+        validation_fraction=0.2,
+        checkpoint_dir=tmp_path / "checkpoints",
+        random_state=0,
+    ).fit(X, y)
+    history = embedder.net_.history
+    assert "valid_loss" in history[-1]
+    assert len(history) < 30, "a learning rate of 0.5 diverges; early stopping must end training"
+    assert (tmp_path / "checkpoints" / "params.pt").exists()
+
+
+def test_pipeline_and_grid_search_with_routed_aux_labels(machines):
+    frame, train = _split(machines)
+    fan = (frame["machine"] == "fan").to_numpy()
+    development = fan & ~train
+    rows = fan & (train | development)
+    test_fold = np.where(development[rows], 0, -1)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipeline = Pipeline(
+            [
+                ("embed", MultiBranchEmbedder(**{**TINY, "max_epochs": 2}, random_state=0).set_fit_request(aux_label=True)),
+                ("score", KMeansCosineScorer(n_clusters=2).set_fit_request(domain=True)),
+            ]
+        )
+        search = GridSearchCV(
+            pipeline,
+            {"score__n_clusters": [1, 2]},
+            scoring=make_dcase_scorer().set_score_request(domain=True),
+            cv=PredefinedSplit(test_fold),
+            error_score="raise",
+        )
+        search.fit(
+            machines.data[rows],
+            machines.target[rows],
+            aux_label=frame["aux_label"].to_numpy()[rows],
+            domain=frame["domain"].to_numpy()[rows],
+        )
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and ((scores > 0) & (scores <= 1)).all()
+    assert search.best_estimator_.score_samples(machines.data[development]).shape == (development.sum(),)
+
+
+def test_y_is_required():
+    X = np.zeros((4, 800), np.float32)
+    with pytest.raises(ValueError, match="MultiBranchEmbedder requires y to be passed, but the target y is None: fit needs the auxiliary"):
+        MultiBranchEmbedder(**TINY).fit(X)
+
+
+def test_class_with_a_single_clip_trains_but_not_with_a_stratified_hold_out():
+    X = np.random.default_rng(0).normal(size=(5, 800)).astype(np.float32)
+    y = ["fan", "fan", "fan", "fan", "pump"]
+    assert MultiBranchEmbedder(**{**TINY, "max_epochs": 1}).fit(X, y).classes_.tolist() == ["fan", "pump"]
+    message = (
+        r"needs at least 2 clips per class with early_stopping=True \(the validation split is stratified "
+        r"by class\); class\(es\) 'pump' in y have fewer"
+    )
+    with pytest.raises(ValueError, match=message):
+        MultiBranchEmbedder(**TINY, early_stopping=True).fit(X, y)
+
+
+def test_a_single_class_is_refused():
+    X = np.random.default_rng(0).normal(size=(4, 800)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"y holds 1 class \('fan'\)"):
+        MultiBranchEmbedder(**TINY).fit(X, ["fan"] * 4)
+
+
+def test_clips_shorter_than_the_longest_window_are_refused():
+    X = np.random.default_rng(0).normal(size=(4, 400)).astype(np.float32)
+    message = (
+        r"Clips of 400 samples \(n_features = 400\) are too short for the branches \('stft_32ms', 'stft_8ms', "
+        r"'spectrum'\): they need at least 512 samples \(the longest STFT window at sample_rate=16000\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        MultiBranchEmbedder(**TINY).fit(X, ["a", "b"] * 2)
+
+
+def test_bad_branch_name():
+    X = np.zeros((4, 800), np.float32)
+    with pytest.raises(ValueError, match="branches: 'mel' is not a branch name"):
+        MultiBranchEmbedder(**{**TINY, "branches": ("mel",)}).fit(X, ["a", "b"] * 2)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without a GPU")
+def test_cuda_without_gpu_is_refused():
+    X = np.random.default_rng(0).normal(size=(4, 800)).astype(np.float32)
+    with pytest.raises(ValueError, match="device='cuda' was requested but CUDA is not available"):
+        MultiBranchEmbedder(**TINY, device="cuda").fit(X, ["a", "b"] * 2)
+
+
+def test_nan_waveforms_are_refused():
+    X = np.zeros((4, 800), np.float32)
+    X[1, 3] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        MultiBranchEmbedder(**TINY).fit(X, ["a", "b"] * 2)
+
+
+def test_verbose_prints_one_line_per_epoch(machines, capsys):
+    frame, train = _split(machines)
+    MultiBranchEmbedder(**{**TINY, "max_epochs": 2, "verbose": 1}, random_state=0).fit(
+        machines.data[train][::9][:10], frame["machine"][train][::9][:10]
+    )
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()[:1].isdigit()]
+    assert len(lines) == 2, lines
+    MultiBranchEmbedder(**{**TINY, "max_epochs": 2}, random_state=0).fit(
+        machines.data[train][::9][:10], frame["machine"][train][::9][:10]
+    )
+    assert capsys.readouterr().out == ""
+
+
+def test_transform_uses_n_jobs_threads_with_the_same_result(machines):
+    frame, train = _split(machines)
+    X, y = machines.data[train][::9][:16], frame["machine"][train][::9][:16]
+    embedder = MultiBranchEmbedder(**{**TINY, "max_epochs": 1, "batch_size": 4}, random_state=0).fit(X, y)
+    serial = embedder.transform(X)
+    parallel = embedder.set_params(n_jobs=2).transform(X)
+    np.testing.assert_allclose(parallel, serial, rtol=1e-5, atol=1e-6)
