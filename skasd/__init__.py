@@ -1,7 +1,7 @@
 """skasd: scikit-learn compatible anomalous sound detection."""
 
 from . import embedding, scoring
-from .embedding import MultiBranchEmbedder
+from .embedding import MultiBranchEmbedder, SoundNetEmbedder, TorchModuleEmbedder
 from .features import DFTSpectrum, LogMelSpectrogram, LogMelStatistics, STFTSpectrogram
 from .scoring import *  # noqa: F403  (every scorer is importable from the top level)
 
@@ -13,5 +13,7 @@ __all__ = [
     "LogMelStatistics",
     "MultiBranchEmbedder",
     "STFTSpectrogram",
+    "SoundNetEmbedder",
+    "TorchModuleEmbedder",
     *scoring.__all__,
 ]

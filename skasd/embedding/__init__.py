@@ -1,11 +1,26 @@
 """Embedders: torch models that map waveforms to embeddings.
 
-Trained embedders build a skorch net inside ``fit`` (:mod:`._training` holds
+Trained embedders (:class:`MultiBranchEmbedder`) build a skorch net inside ``fit`` (:mod:`._training` holds
 what every training scheme shares); the angular-margin losses they train
-with are reusable ``torch.nn.Module`` s in :mod:`._losses`.
+with are reusable ``torch.nn.Module`` s in :mod:`._losses`. Pretrained
+frontends (:class:`SoundNetEmbedder`, :class:`TorchModuleEmbedder`) run a
+fixed model and pool its frames with :class:`FramePooling`.
 """
 
 from ._losses import AdaProj, ArcFace, SubClusterAdaCos, SubspaceLoss
 from ._multibranch import MultiBranchEmbedder
+from ._pooling import FramePooling
+from ._pretrained import TorchModuleEmbedder
+from ._soundnet import SoundNetEmbedder, convert_soundnet_weights
 
-__all__ = ["AdaProj", "ArcFace", "MultiBranchEmbedder", "SubClusterAdaCos", "SubspaceLoss"]
+__all__ = [
+    "AdaProj",
+    "ArcFace",
+    "FramePooling",
+    "MultiBranchEmbedder",
+    "SoundNetEmbedder",
+    "SubClusterAdaCos",
+    "SubspaceLoss",
+    "TorchModuleEmbedder",
+    "convert_soundnet_weights",
+]
