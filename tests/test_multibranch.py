@@ -264,3 +264,16 @@ def test_transform_uses_n_jobs_threads_with_the_same_result(machines):
     serial = embedder.transform(X)
     parallel = embedder.set_params(n_jobs=2).transform(X)
     np.testing.assert_allclose(parallel, serial, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_embeddings_match_cpu(machines):
+    frame, train = _split(machines)
+    X, y = machines.data[train][::4], frame["machine"][train][::4]
+    embedder = MultiBranchEmbedder(**{**TINY, "max_epochs": 2}, device="cpu", random_state=0).fit(X, y)
+    on_cpu = embedder.transform(X)
+    embedder.net_.module_.to("cuda")
+    on_gpu = embedder.transform(X)
+    np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-4, atol=1e-5)
+    trained_on_gpu = MultiBranchEmbedder(**{**TINY, "max_epochs": 2}, device="cuda", random_state=0).fit(X, y)
+    assert trained_on_gpu.transform(X).shape == on_cpu.shape

@@ -383,7 +383,7 @@ class SubClusterAdaCos(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skasd.embedding._losses import SubClusterAdaCos
+    >>> from skasd.embedding import SubClusterAdaCos
     >>> generator = torch.Generator().manual_seed(0)
     >>> loss_fn = SubClusterAdaCos(3, 8, n_subclusters=4, generator=generator)
     >>> embeddings = torch.randn(5, 8, generator=generator, requires_grad=True)
@@ -555,7 +555,7 @@ class SubspaceLoss(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skasd.embedding._losses import SubspaceLoss
+    >>> from skasd.embedding import SubspaceLoss
     >>> generator = torch.Generator().manual_seed(0)
     >>> loss_fn = SubspaceLoss(3, [4, 4, 2], n_subclusters=2, generator=generator)
     >>> embeddings = torch.randn(6, 10, generator=generator, requires_grad=True)
@@ -759,7 +759,7 @@ class ArcFace(_ClassMarginLoss):
     Examples
     --------
     >>> import torch
-    >>> from skasd.embedding._losses import ArcFace
+    >>> from skasd.embedding import ArcFace
     >>> generator = torch.Generator().manual_seed(0)
     >>> loss_fn = ArcFace(3, 8, scale=16.0, margin=0.3, generator=generator)
     >>> embeddings = torch.randn(4, 8, generator=generator, requires_grad=True)
@@ -875,7 +875,7 @@ class AdaProj(_ClassMarginLoss):
     Examples
     --------
     >>> import torch
-    >>> from skasd.embedding._losses import AdaProj
+    >>> from skasd.embedding import AdaProj
     >>> generator = torch.Generator().manual_seed(0)
     >>> loss_fn = AdaProj(4, 16, subspace_dim=3, generator=generator)
     >>> embeddings = torch.randn(8, 16, generator=generator, requires_grad=True)
