@@ -508,13 +508,11 @@ class SoundNetEmbedder(_FrozenEmbedder):
         The layer whose output is pooled: ``"convN"`` after its ReLU,
         ``"poolN"`` after the max pooling that follows it, ``"conv8"`` and
         ``"conv8_2"`` the raw scores of the two heads. The default,
-        ``"pool5"`` (256 channels), is the layer the authors' own
-        evaluation scripts extract for their ESC-50 and DCASE scene
-        classification results (``eval_esc50.lua``, ``eval_dcase.lua``:
-        module 18); it keeps 27 frames of a 10 s clip, where ``"conv7"``
-        (1024 channels, the default of their feature-extraction script)
-        keeps 8, and its 256 dimensions suit distance-based scorers fitted
-        on a few hundred clips.
+        ``"pool5"`` (256 channels), is a mid-level layer of the kind the
+        SoundNet paper's scene-classification experiments read features
+        from; it keeps 27 frames of a 10 s clip, where ``"conv7"`` (1024
+        channels) keeps 8, and its 256 dimensions suit distance-based
+        scorers fitted on a few hundred clips.
 
     weights : str or os.PathLike, default=None
         A ``.npz`` written by :func:`~skasd.embedding.convert_soundnet_weights`,
