@@ -1,13 +1,19 @@
 """skasd: scikit-learn compatible anomalous sound detection."""
 
-from . import embedding, scoring
-from .embedding import MultiBranchEmbedder, SoundNetEmbedder, TorchModuleEmbedder
+from . import scoring
+from .embedding import (
+    ConfidentPairSCAN,
+    MultiBranchEmbedder,
+    SoundNetEmbedder,
+    TorchModuleEmbedder,
+)
 from .features import DFTSpectrum, LogMelSpectrogram, LogMelStatistics, STFTSpectrogram
 from .scoring import *  # noqa: F403  (every scorer is importable from the top level)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ConfidentPairSCAN",
     "DFTSpectrum",
     "LogMelSpectrogram",
     "LogMelStatistics",

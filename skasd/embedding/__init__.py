@@ -11,11 +11,13 @@ from ._losses import AdaProj, ArcFace, SubClusterAdaCos, SubspaceLoss
 from ._multibranch import MultiBranchEmbedder
 from ._pooling import FramePooling
 from ._pretrained import TorchModuleEmbedder
+from ._scan import ConfidentPairSCAN
 from ._soundnet import SoundNetEmbedder, convert_soundnet_weights
 
 __all__ = [
     "AdaProj",
     "ArcFace",
+    "ConfidentPairSCAN",
     "FramePooling",
     "MultiBranchEmbedder",
     "SoundNetEmbedder",
