@@ -1,0 +1,18 @@
+"""Labels for clips that have none: k-means pseudo-labels and pseudo-anomalous external data.
+
+The building blocks of the iterative method of Kuroyanagi et al.
+("Pseudo-anomalous set selection and pseudo-label utilization under unlabeled
+conditions", Section 4): :func:`kmeans_pseudo_labels` (Section 4.2.2),
+:func:`select_external`, :func:`check_external_pool` and
+:func:`drop_external` (Section 4.1).
+"""
+
+from ._external import check_external_pool, drop_external, select_external
+from ._kmeans import kmeans_pseudo_labels
+
+__all__ = [
+    "check_external_pool",
+    "drop_external",
+    "kmeans_pseudo_labels",
+    "select_external",
+]
