@@ -13,6 +13,7 @@ from ._pooling import FramePooling
 from ._pretrained import TorchModuleEmbedder
 from ._scan import ConfidentPairSCAN
 from ._soundnet import SoundNetEmbedder, convert_soundnet_weights
+from ._triplet import PitchShifter, TripletLoss, draw_background_partners, draw_snr_db, make_positives
 
 __all__ = [
     "AdaProj",
@@ -20,9 +21,14 @@ __all__ = [
     "ConfidentPairSCAN",
     "FramePooling",
     "MultiBranchEmbedder",
+    "PitchShifter",
     "SoundNetEmbedder",
     "SubClusterAdaCos",
     "SubspaceLoss",
     "TorchModuleEmbedder",
+    "TripletLoss",
     "convert_soundnet_weights",
+    "draw_background_partners",
+    "draw_snr_db",
+    "make_positives",
 ]
