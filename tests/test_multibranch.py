@@ -277,3 +277,26 @@ def test_gpu_embeddings_match_cpu(machines):
     np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-4, atol=1e-5)
     trained_on_gpu = MultiBranchEmbedder(**{**TINY, "max_epochs": 2}, device="cuda", random_state=0).fit(X, y)
     assert trained_on_gpu.transform(X).shape == on_cpu.shape
+
+
+def test_triplet_learning_with_machine_types_from_the_labels(machines, tmp_path):
+    frame, train = _split(machines)
+    X, y = machines.data[train][::3], frame["aux_label"][train][::3].to_numpy()
+    embedder = MultiBranchEmbedder(**{**TINY, "max_epochs": 3}, triplet=True, random_state=0).fit(X, y)
+    triplet = [np.mean(epoch) for epoch in embedder.net_.history[:, "batches", :, "triplet_loss"]]
+    assert np.isfinite(triplet).all() and triplet[-1] < triplet[0]
+    # Classes map to the machine type before "|": fan|..., gearbox|..., pump|...
+    machine_of_class = [label.split("|")[0] for label in embedder.classes_]
+    codes = embedder.net_.class_machine
+    assert [codes[i] == codes[j] for i, j in [(0, 1)]] == [machine_of_class[0] == machine_of_class[1]]
+    assert len(set(codes)) == 3
+    assert embedder.net_.background is None  # the training clips are not kept
+    joblib.dump(embedder, tmp_path / "triplet.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "triplet.joblib").transform(X[:4]), embedder.transform(X[:4]))
+
+
+def test_triplet_learning_needs_two_machine_types(machines):
+    frame, train = _split(machines)
+    fan = train & (frame["machine"] == "fan").to_numpy()
+    with pytest.raises(ValueError, match="Triplet positives need a clip of another machine type as background"):
+        MultiBranchEmbedder(**TINY, triplet=True).fit(machines.data[fan], frame["aux_label"][fan])

@@ -7,7 +7,11 @@ import torch
 from skasd.datasets import make_machine_sounds
 from skasd.embedding import SubspaceLoss
 from skasd.embedding._multibranch import MultiBranchNet
-from skasd.embedding._training import TripletAuxiliaryNet, draw_other_machine, seeded_torch
+from skasd.embedding._training import (
+    TripletAuxiliaryNet,
+    draw_other_machine,
+    seeded_torch,
+)
 
 
 def test_partners_are_of_another_machine_type_and_cover_them_all():

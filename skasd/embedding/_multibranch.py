@@ -21,7 +21,9 @@ from torch import nn
 from ..utils._torch import resolve_device, transform_in_batches
 from ._losses import AdaProj, ArcFace, SubClusterAdaCos, SubspaceLoss
 from ._training import (
+    SINGLE_MACHINE_TYPE,
     AuxiliaryClassifierNet,
+    TripletAuxiliaryNet,
     check_class_labels,
     seeded_torch,
     training_callbacks,
@@ -236,6 +238,16 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Probability that a training batch is mixed up: each waveform is
         blended with another clip of the batch with a ratio drawn uniformly
         from [0, 1], and its target alike.
+    triplet : bool, default=False
+        Add the triplet loss of Kuroyanagi et al. (eq. 12: ``L_mlt = L_ss +
+        L_trp``, mixup on ``L_ss`` only): each clip's positive is the clip
+        plus a clip of another machine type at an SNR in [-5, 20] dB, its
+        negative the clip pitch-shifted by 6 to 12 semitones, up or down. It
+        needs clips of at least two machine types (see ``fit``'s ``machine``).
+    triplet_temperature : float, default=0.2
+        ``tau`` of the triplet similarity (eq. 10).
+    triplet_margin : float, default=0.5
+        ``gamma`` of the triplet loss (eq. 11).
     lr : float, default=1e-3
         Learning rate of AdamW.
     weight_decay : float, default=0.01
@@ -311,6 +323,9 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "loss": [StrOptions(_LOSSES)],
         "n_subclusters": [Interval(Integral, 1, None, closed="left")],
         "mixup_probability": [Interval(Real, 0, 1, closed="both")],
+        "triplet": ["boolean"],
+        "triplet_temperature": [Interval(Real, 0, None, closed="neither")],
+        "triplet_margin": [Interval(Real, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -335,6 +350,9 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         loss="subspace",
         n_subclusters=16,
         mixup_probability=0.5,
+        triplet=False,
+        triplet_temperature=0.2,
+        triplet_margin=0.5,
         lr=1e-3,
         weight_decay=0.01,
         batch_size=100,
@@ -355,6 +373,9 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.loss = loss
         self.n_subclusters = n_subclusters
         self.mixup_probability = mixup_probability
+        self.triplet = triplet
+        self.triplet_temperature = triplet_temperature
+        self.triplet_margin = triplet_margin
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -400,7 +421,7 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         return AdaProj(n_classes, dim, subspace_dim=min(32, dim), generator=generator)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, *, aux_label=None):
+    def fit(self, X, y=None, *, aux_label=None, machine=None):
         """Train the network to classify the auxiliary labels.
 
         Parameters
@@ -415,6 +436,11 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             ``cross_validate``, ``y`` holds the anomaly labels the scorer
             needs, so the auxiliary labels travel here instead, routed with
             ``set_fit_request(aux_label=True)``; they take precedence over ``y``.
+        machine : array-like of shape (n_clips,), default=None
+            Machine type of each clip, used with ``triplet=True`` only (the
+            positives' backgrounds come from other machine types). None takes
+            the part of each auxiliary label before the first ``"|"``, the
+            machine type of DCASE labels such as ``"fan|speed_1500"``.
 
         Returns
         -------
@@ -448,7 +474,11 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         n_train = X.shape[0] if not self.early_stopping else int(X.shape[0] * (1 - self.validation_fraction))
-        self.net_ = AuxiliaryClassifierNet(
+        net_class, triplet_params = AuxiliaryClassifierNet, {}
+        if self.triplet:
+            net_class = TripletAuxiliaryNet
+            triplet_params = self._triplet_params(X, y, targets, machine)
+        self.net_ = net_class(
             MultiBranchNet,
             self._criterion(len(self.classes_), seed),
             module__branches=tuple(self.branches),
@@ -474,12 +504,35 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             ),
             device=str(device),
             verbose=int(self.verbose > 0),
+            **triplet_params,
         )
         with seeded_torch(seed, device):
             self.net_.fit(X, targets)
+        if self.triplet:
+            # The training clips served as backgrounds; a fitted embedder does not carry them.
+            self.net_.background = None
         self.n_embedding_ = self.embedding_dim * len(self.branches)
         self._n_features_out = self.n_embedding_
         return self
+
+    def _triplet_params(self, X, y, targets, machine):
+        """The TripletAuxiliaryNet arguments: machine codes of the clips and of the classes."""
+        machine = np.asarray([str(label).split("|")[0] for label in y] if machine is None else machine)
+        if machine.shape != (X.shape[0],):
+            raise ValueError(f"machine must hold one machine type per clip ({X.shape[0]}); got shape {machine.shape}.")
+        machine_types, machine_codes = np.unique(machine, return_inverse=True)
+        if machine_types.size < 2:
+            raise ValueError(SINGLE_MACHINE_TYPE)
+        class_machine = np.zeros(len(self.classes_), dtype=np.int64)
+        class_machine[targets] = machine_codes
+        return {
+            "class_machine": class_machine,
+            "background": X,
+            "background_machine": machine_codes,
+            "sample_rate": self.sample_rate,
+            "triplet_temperature": self.triplet_temperature,
+            "triplet_margin": self.triplet_margin,
+        }
 
     def transform(self, X):
         """Embed clips with the trained network.

@@ -182,6 +182,12 @@ class AuxiliaryClassifierNet(NeuralNet):
         return {"loss": loss, "y_pred": y_pred}
 
 
+SINGLE_MACHINE_TYPE = (
+    "Triplet positives need a clip of another machine type as background, but the training clips "
+    "hold a single machine type; give clips of at least two machine types."
+)
+
+
 def draw_other_machine(anchor_machine, pool_machine, uniform):
     """For each anchor, the index of a pool clip of another machine type.
 
@@ -213,10 +219,7 @@ def draw_other_machine(anchor_machine, pool_machine, uniform):
     end = torch.searchsorted(sorted_machine, anchor_machine, side="right")
     n_other = len(pool_machine) - (end - start)
     if bool((n_other == 0).any()):
-        raise ValueError(
-            "Triplet positives need a clip of another machine type as background, but the "
-            "training clips hold a single machine type; give clips of at least two machine types."
-        )
+        raise ValueError(SINGLE_MACHINE_TYPE)
     rank = torch.minimum((uniform * n_other).long(), n_other - 1)
     # Ranks at or past the anchor type's block jump over it.
     position = torch.where(rank < start, rank, rank + (end - start))
@@ -340,6 +343,7 @@ class TripletAuxiliaryNet(AuxiliaryClassifierNet):
 
 
 __all__ = [
+    "SINGLE_MACHINE_TYPE",
     "AuxiliaryClassifierNet",
     "TripletAuxiliaryNet",
     "check_class_labels",
