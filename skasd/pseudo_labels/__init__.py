@@ -8,9 +8,11 @@ conditions", Section 4): :func:`kmeans_pseudo_labels` (Section 4.2.2),
 """
 
 from ._external import check_external_pool, drop_external, select_external
+from ._iterator import PseudoLabelIterator
 from ._kmeans import kmeans_pseudo_labels
 
 __all__ = [
+    "PseudoLabelIterator",
     "check_external_pool",
     "drop_external",
     "kmeans_pseudo_labels",
