@@ -8,6 +8,7 @@ from .embedding import (
     TorchModuleEmbedder,
 )
 from .features import DFTSpectrum, LogMelSpectrogram, LogMelStatistics, STFTSpectrogram
+from .pseudo_labels import PseudoLabelIterator
 from .scoring import *  # noqa: F403  (every scorer is importable from the top level)
 
 __version__ = "0.1.0.dev0"
@@ -18,6 +19,7 @@ __all__ = [
     "LogMelSpectrogram",
     "LogMelStatistics",
     "MultiBranchEmbedder",
+    "PseudoLabelIterator",
     "STFTSpectrogram",
     "SoundNetEmbedder",
     "TorchModuleEmbedder",
