@@ -565,5 +565,4 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         tags.transformer_tags.preserves_dtype = ["float32"]
-        tags.non_deterministic = False
         return tags
