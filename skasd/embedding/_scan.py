@@ -1179,5 +1179,4 @@ class ConfidentPairSCAN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseS
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
-        tags.non_deterministic = False
         return tags
