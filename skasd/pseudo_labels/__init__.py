@@ -4,15 +4,18 @@ The building blocks of the iterative method of Kuroyanagi et al.
 ("Pseudo-anomalous set selection and pseudo-label utilization under unlabeled
 conditions", Section 4): :func:`kmeans_pseudo_labels` (Section 4.2.2),
 :func:`select_external`, :func:`check_external_pool` and
-:func:`drop_external` (Section 4.1).
+:func:`drop_external` (Section 4.1); and :class:`WardPseudoAttributes`,
+Ward pseudo-attributes per machine type (Fang et al., Section 2.4).
 """
 
 from ._external import check_external_pool, drop_external, select_external
 from ._iterator import PseudoLabelIterator
 from ._kmeans import kmeans_pseudo_labels
+from ._ward import WardPseudoAttributes
 
 __all__ = [
     "PseudoLabelIterator",
+    "WardPseudoAttributes",
     "check_external_pool",
     "drop_external",
     "kmeans_pseudo_labels",
