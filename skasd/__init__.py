@@ -3,12 +3,14 @@
 from . import scoring
 from .embedding import (
     ConfidentPairSCAN,
+    MaskedTeacherStudentPretrainer,
     MultiBranchEmbedder,
     SoundNetEmbedder,
     TorchModuleEmbedder,
+    ViTArcFaceEmbedder,
 )
 from .features import DFTSpectrum, LogMelSpectrogram, LogMelStatistics, STFTSpectrogram
-from .pseudo_labels import PseudoLabelIterator
+from .pseudo_labels import PseudoLabelIterator, WardPseudoAttributes
 from .scoring import *  # noqa: F403  (every scorer is importable from the top level)
 
 __version__ = "0.1.0.dev0"
@@ -18,10 +20,13 @@ __all__ = [
     "DFTSpectrum",
     "LogMelSpectrogram",
     "LogMelStatistics",
+    "MaskedTeacherStudentPretrainer",
     "MultiBranchEmbedder",
     "PseudoLabelIterator",
     "STFTSpectrogram",
     "SoundNetEmbedder",
     "TorchModuleEmbedder",
+    "ViTArcFaceEmbedder",
+    "WardPseudoAttributes",
     *scoring.__all__,
 ]

@@ -5,6 +5,9 @@ what every training scheme shares); the angular-margin losses they train
 with are reusable ``torch.nn.Module`` s in :mod:`._losses`. Pretrained
 frontends (:class:`SoundNetEmbedder`, :class:`TorchModuleEmbedder`) run a
 fixed model and pool its frames with :class:`FramePooling`.
+:class:`MaskedTeacherStudentPretrainer` and :class:`ViTArcFaceEmbedder`
+pre-train a spectrogram ViT EAT-style on machine sounds and fine-tune it
+with ArcFace.
 """
 
 from ._losses import AdaProj, ArcFace, SubClusterAdaCos, SubspaceLoss
@@ -13,20 +16,30 @@ from ._pooling import FramePooling
 from ._pretrained import TorchModuleEmbedder
 from ._scan import ConfidentPairSCAN
 from ._soundnet import SoundNetEmbedder, convert_soundnet_weights
-from ._triplet import PitchShifter, TripletLoss, draw_background_partners, draw_snr_db, make_positives
+from ._triplet import (
+    PitchShifter,
+    TripletLoss,
+    draw_background_partners,
+    draw_snr_db,
+    make_positives,
+)
+from ._vit import MaskedTeacherStudentPretrainer, SpectrogramViT, ViTArcFaceEmbedder
 
 __all__ = [
     "AdaProj",
     "ArcFace",
     "ConfidentPairSCAN",
     "FramePooling",
+    "MaskedTeacherStudentPretrainer",
     "MultiBranchEmbedder",
     "PitchShifter",
     "SoundNetEmbedder",
+    "SpectrogramViT",
     "SubClusterAdaCos",
     "SubspaceLoss",
     "TorchModuleEmbedder",
     "TripletLoss",
+    "ViTArcFaceEmbedder",
     "convert_soundnet_weights",
     "draw_background_partners",
     "draw_snr_db",
