@@ -1,6 +1,6 @@
 """skasd: scikit-learn compatible anomalous sound detection."""
 
-from . import scoring
+from . import ensemble, scoring  # noqa: F401  (skasd.ensemble, as skasd.scoring, is a public subpackage)
 from .embedding import (
     ConfidentPairSCAN,
     MaskedTeacherStudentPretrainer,
@@ -9,6 +9,7 @@ from .embedding import (
     TorchModuleEmbedder,
     ViTArcFaceEmbedder,
 )
+from .ensemble import ACPEnsemble
 from .features import DFTSpectrum, LogMelSpectrogram, LogMelStatistics, STFTSpectrogram
 from .pseudo_labels import PseudoLabelIterator, WardPseudoAttributes
 from .scoring import *  # noqa: F403  (every scorer is importable from the top level)
@@ -16,6 +17,7 @@ from .scoring import *  # noqa: F403  (every scorer is importable from the top l
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ACPEnsemble",
     "ConfidentPairSCAN",
     "DFTSpectrum",
     "LogMelSpectrogram",

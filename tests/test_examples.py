@@ -33,3 +33,13 @@ def test_model_selection_example():
     search, score = _load("model_selection.py")["main"]()
     assert len(search.cv_results_["params"]) == 4
     assert 0.5 < score <= 1.0
+
+
+def test_acp_ensemble_example():
+    results = _load("acp_ensemble.py")["main"](fast=True)
+    assert set(results["held_out"]) == {"acp", "uniform", "best_single"}
+    for weights in results["weights"].values():
+        assert sum(weights.values()) == pytest.approx(1.0, abs=2e-3)
+    assert results["dev"]["acp"] >= results["dev"]["uniform"]
+    assert results["dev"]["best_single"] == pytest.approx(max(results["members_dev"].values()))
+    assert all(0.5 < score <= 1.0 for score in results["held_out"].values())
