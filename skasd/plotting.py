@@ -3,9 +3,8 @@
 Every function returns a :class:`matplotlib.figure.Figure` built without
 pyplot (no global state, no display: it works headless, in scripts, in
 tests and on servers), which :func:`save_figure` writes as a PNG. In a
-notebook, ``display(fig)`` shows it. matplotlib is an optional dependency
-(``pip install matplotlib``, or ``pip install skasd[plot]``), imported only
-when a function is called.
+notebook, ``display(fig)`` shows it. matplotlib, a dependency of skasd (the
+command line writes figures), is imported only when a function is called.
 
 - :func:`plot_roc`: ROC curves per domain as the DCASE 2023 metric defines
   them, with the pAUC region shaded;
@@ -52,8 +51,7 @@ def _figure(**kwargs):
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - exercised by monkeypatching sys.modules
         raise ImportError(
-            "skasd.plotting needs matplotlib, which is not installed: pip install matplotlib "
-            "(or pip install skasd[plot])."
+            "skasd.plotting needs matplotlib, which is not installed: pip install matplotlib."
         ) from exc
     return Figure(layout="constrained", **kwargs)
 

@@ -91,6 +91,16 @@ def torch_threads(n_threads):
         torch.set_num_threads(previous)
 
 
+def _run_batch(module, batch, device):
+    # inference_mode is thread-local: enter it where the batch runs. Each task
+    # carries only its own rows, so a joblib backend that ships tasks to other
+    # processes (dask) does not send the whole input with every batch; there
+    # the batch may arrive read-only, which torch.from_numpy refuses to share.
+    with torch.inference_mode():
+        batch = np.require(batch, requirements=["WRITEABLE"])
+        return module(torch.from_numpy(batch).to(device)).cpu().numpy()
+
+
 def transform_in_batches(X, module, *, batch_size, device, n_jobs=None, verbose=0, desc=None):
     """Apply a torch module to the rows of ``X`` in batches, into one numpy array.
 
@@ -144,19 +154,13 @@ def transform_in_batches(X, module, *, batch_size, device, n_jobs=None, verbose=
     n_rows = X.shape[0]
     starts = range(0, n_rows, batch_size)
 
-    def run_batch(start):
-        # inference_mode is thread-local: enter it in the joblib thread.
-        with torch.inference_mode():
-            batch = torch.from_numpy(X[start : start + batch_size]).to(device)
-            return module(batch).cpu().numpy()
-
     out = None
     with torch_threads(1):
         results = Parallel(
             n_jobs=n_jobs if device.type == "cpu" else 1,
             prefer="threads",
             return_as="generator",
-        )(delayed(run_batch)(start) for start in starts)
+        )(delayed(_run_batch)(module, X[start : start + batch_size], device) for start in starts)
         progress = tqdm(results, total=len(starts), desc=desc, unit="batch", disable=not verbose)
         for result, start in zip(progress, starts, strict=True):
             if out is None:
