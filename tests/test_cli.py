@@ -1,42 +1,461 @@
-"""The command line's demo: the README's main job."""
+"""The command line: demo, evaluate, score, pipelines, configuration files, and its errors."""
 
+import importlib.util
+import json
+import os
+import pickle
+import re
+import shutil
 import subprocess
 import sys
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import hmean
+from sklearn.pipeline import Pipeline
 
-from skasd.cli import main
+import skasd
+from skasd import LocalDensityKNNScorer, LogMelStatistics
+from skasd._config import build_pipeline, dump_toml, load_config
+from skasd.cli import main, save_models
+from skasd.datasets import first_normals_split, load_dcase, make_machine_sounds
+from skasd.metrics import dcase_scores
+from skasd.pipelines import PRESETS, fit_models, make_preset, score_models
+
+ROOT = Path(__file__).resolve().parents[1]
+VALVE = ROOT.parent / "shared" / "data" / "dcase2023t2_dev_valve_test"
+EXAMPLE_CONFIG = ROOT / "examples" / "pipeline_config.toml"
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+needs_valve = pytest.mark.skipif(not VALVE.is_dir(), reason="../shared/data/dcase2023t2_dev_valve_test is absent")
+
+# CPU-sized settings of every trained step: seconds, not minutes.
+TINY = {
+    "MultiBranchEmbedder": dict(branches=["stft_16ms", "spectrum"], embedding_dim=8, channels=[4], n_subclusters=2,
+                                batch_size=16, max_epochs=1, device="cpu"),
+    "ConfidentPairSCAN": dict(widths=[4, 8], blocks=[1, 1], projection_dims=[8, 4], batch_size=16, max_epochs=2,
+                              n_mels=32, n_fft=512, hop_length=256, device="cpu"),
+    "MaskedTeacherStudentPretrainer": dict(n_mels=32, patch_size=[8, 8], embed_dim=16, depth=1, n_heads=2,
+                                           batch_size=8, max_epochs=1, warmup_steps=1, decoder_depth=1,
+                                           mask_ratio=0.5, device="cpu"),
+    "ViTArcFaceEmbedder": dict(n_mels=32, patch_size=[8, 8], embed_dim=16, depth=1, n_heads=2, batch_size=8,
+                               max_epochs=1, warmup_steps=1, device="cpu"),
+    "PseudoLabelIterator": dict(n_stages=2),
+    "KMeansCosineScorer": dict(n_clusters=4),
+    "SoundNetEmbedder": dict(device="cpu"),
+}
 
 
-def test_demo_prints_and_writes_the_official_score_table(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
-    printed = capsys.readouterr().out
+def toml_loads(text):
+    """tomllib on Python >= 3.11; tomli, or a skip, before."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads(text)
+
+
+def tiny(config):
+    """A preset's configuration with TINY's settings merged into its steps."""
+    if isinstance(config, dict):
+        config = {key: tiny(value) for key, value in config.items()}
+        if config.get("estimator") in TINY:
+            config["params"] = {**config.get("params", {}), **TINY[config["estimator"]]}
+        return config
+    if isinstance(config, list):
+        return [tiny(item) for item in config]
+    return config
+
+
+def run(capsys, *argv):
+    """Exit status, stdout and stderr of the command line."""
+    capsys.readouterr()
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def error_of(capsys, *argv):
+    status, out, err = run(capsys, *argv)
+    assert status == 2, (out, err)
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith("skasd: error: ")
+    return err[len("skasd: error: "):].rstrip("\n")
+
+
+def read_submission(path):
+    rows = [line.split(",") for line in path.read_text().splitlines()]
+    assert all(len(row) == 2 for row in rows), "header-less file,value rows"
+    return [row[0] for row in rows], [row[1] for row in rows]
+
+
+@pytest.fixture(scope="module")
+def machines(tmp_path_factory):
+    """A small generated data set written in the DCASE layout: 2 machine types x 2 sections."""
+    folder = tmp_path_factory.mktemp("dcase")
+    data = make_machine_sounds(
+        machine_types=("fan", "gearbox"), n_sections=2, n_source_train=16, n_target_train=4, n_test_normal=4,
+        n_test_anomalous=4, duration=0.5, random_state=0, out_dir=str(folder),
+    )
+    return folder, data
+
+
+@pytest.fixture(scope="module")
+def evaluated(machines, tmp_path_factory):
+    """``skasd evaluate`` on the generated folder, models saved."""
+    folder, _ = machines
+    out = tmp_path_factory.mktemp("evaluated")
+    model = out / "model.skasd"
+    status = main(["evaluate", "--data", str(folder), "--pipeline", "logmel-density", "--out", str(out / "run"),
+                   "--save", str(model), "--quiet"])
+    assert status == 0
+    return out / "run", model
+
+
+# -- demo -----------------------------------------------------------------------------
+
+
+def test_demo_prints_and_writes_scores_submissions_and_plots(tmp_path, capsys):
+    status, printed, _ = run(capsys, "demo", "--quick", "--out", tmp_path, "--quiet")
+    assert status == 0
     table = pd.read_csv(tmp_path / "scores.csv", dtype={"section": str})
-    assert sorted(table["machine"]) == ["bearing", "fan", "gearbox", "pump"]
-    values = table[["auc_source", "auc_target", "pauc"]].to_numpy()
-    official = hmean(values.ravel())
-    assert f"Official score (harmonic mean of all AUCs and pAUCs): {official:.4f}" in printed
-    np.testing.assert_allclose(table["hmean"], hmean(values, axis=1))
-    # Local-density k-NN on log-mel statistics: well above chance in both
-    # domains of the generated data (plain k-NN falls to ~0.7 in the target).
-    assert (table["auc_source"] > 0.75).all()
-    assert (table["auc_target"] > 0.75).all()
-    for machine in table["machine"]:
-        for kind in ("anomaly_score", "decision_result"):
-            written = pd.read_csv(tmp_path / "submission" / f"{kind}_{machine}_section_00_test.csv", header=None)
-            assert len(written) == 200
-            assert written[0].str.startswith("section_00_").all()
+    assert list(table.columns) == ["pipeline", "machine", "section", "auc_source", "auc_target", "pauc", "hmean"]
+    assert sorted(set(table["pipeline"])) == sorted(["acp-ensemble", "logmel-density", "logmel-knn"])
+    officials = {}
+    for name, rows in table.groupby("pipeline"):
+        assert sorted(rows["machine"]) == ["fan", "gearbox"]
+        values = rows[["auc_source", "auc_target", "pauc"]].to_numpy()
+        officials[name] = hmean(values.ravel())
+        np.testing.assert_allclose(rows["hmean"], hmean(values, axis=1))
+        assert f"Official score (harmonic mean of all AUCs and pAUCs): {officials[name]:.4f}" in printed
+        assert re.search(rf"^  {name} +{officials[name]:.4f}$", printed, flags=re.MULTILINE)
+        for machine in ("fan", "gearbox"):
+            submission = tmp_path / name / "submission"
+            names, scores = read_submission(submission / f"anomaly_score_{machine}_section_00_test.csv")
+            assert len(names) == 40 and names == sorted(names)
+            assert all(n.startswith("section_00_") and n.endswith(".wav") for n in names)
+            assert np.isfinite(np.array(scores, dtype=float)).all()
+            decided, decisions = read_submission(submission / f"decision_result_{machine}_section_00_test.csv")
+            assert decided == names and set(decisions) <= {"0", "1"}
+        assert (tmp_path / name / "scores.csv").is_file() and (tmp_path / name / "scores.md").is_file()
+        if HAS_MATPLOTLIB:
+            assert (tmp_path / name / "plots" / "roc_fan_section_00.png").stat().st_size > 0
+            assert (tmp_path / name / "plots" / "histogram_gearbox_section_00.png").stat().st_size > 0
+    assert "Official score per pipeline:" in printed
+    # The strong default beats the plain baseline even on this small data set.
+    assert officials["acp-ensemble"] > officials["logmel-knn"]
+    assert "| pipeline | machine |" in (tmp_path / "scores.md").read_text()
 
 
 def test_module_entry_point_shows_help():
     result = subprocess.run([sys.executable, "-m", "skasd", "--help"], capture_output=True, text=True, check=True)
-    assert "demo" in result.stdout
+    for command in ("demo", "evaluate", "score", "pipelines"):
+        assert command in result.stdout
 
 
 def test_unknown_command_is_an_error():
     with pytest.raises(SystemExit) as exc:
         main(["train-everything"])
     assert exc.value.code == 2
+
+
+# -- evaluate and score -------------------------------------------------------------------
+
+
+def test_evaluate_writes_the_challenge_files_and_matches_the_python_api(machines, evaluated):
+    folder, _ = machines
+    run_dir, _ = evaluated
+    data = load_dcase(folder, verbose=0)
+    frame = data.frame
+    train = (frame["split"] == "train").to_numpy()
+    test = ~train
+    models = fit_models(lambda: make_preset("logmel-density", sample_rate=data.sample_rate, random_state=0),
+                        data.data[train], frame[train])
+    assert sorted(models) == [("fan", "00"), ("fan", "01"), ("gearbox", "00"), ("gearbox", "01")]
+    anomaly_score, decision = score_models(models, data.data[test], frame[test])
+    expected = dict(zip(frame["path"][test].map(lambda p: Path(p).parent.parent.name + "/" + Path(p).name),
+                        zip(anomaly_score, decision)))
+    written = sorted(p.name for p in (run_dir / "submission").iterdir())
+    assert written == sorted(f"{kind}_{m}_section_{s}_test.csv" for kind in ("anomaly_score", "decision_result")
+                             for m in ("fan", "gearbox") for s in ("00", "01"))
+    for machine in ("fan", "gearbox"):
+        for section in ("00", "01"):
+            stem = f"{machine}_section_{section}_test.csv"
+            names, scores = read_submission(run_dir / "submission" / f"anomaly_score_{stem}")
+            rows = test & (frame["machine"] == machine).to_numpy() & (frame["section"] == section).to_numpy()
+            test_files = sorted(Path(p).name for p in frame["path"][rows])
+            assert names == test_files  # every test clip once, sorted by file name
+            assert [float(v) for v in scores] == [expected[f"{machine}/{n}"][0] for n in names]
+            _, decisions = read_submission(run_dir / "submission" / f"decision_result_{stem}")
+            assert [int(v) for v in decisions] == [expected[f"{machine}/{n}"][1] for n in names]
+    table, official = dcase_scores(frame["label"][test], anomaly_score, frame["domain"][test], frame["machine"][test],
+                                   frame["section"][test])
+    written_table = pd.read_csv(run_dir / "scores.csv", dtype={"section": str})
+    pd.testing.assert_frame_equal(written_table, table, check_dtype=False)
+    assert f"{official:.4f}" in (run_dir / "scores.md").read_text()
+
+
+def test_saved_models_reload_and_score_files_identically(machines, evaluated, tmp_path, capsys):
+    folder, _ = machines
+    run_dir, model = evaluated
+    files = sorted((folder / "gearbox" / "test").glob("section_01_*.wav"))[:5] + sorted(
+        (folder / "fan" / "test").glob("section_00_*.wav"))[:3]
+    status, out, _ = run(capsys, "score", "--model", model, "--quiet", *files)
+    assert status == 0
+    lines = [line.split("\t") for line in out.splitlines()]
+    assert [Path(line[0]) for line in lines] == files
+    submitted = {}
+    for machine, section in (("gearbox", "01"), ("fan", "00")):
+        names, scores = read_submission(run_dir / "submission" / f"anomaly_score_{machine}_section_{section}_test.csv")
+        _, decisions = read_submission(run_dir / "submission" / f"decision_result_{machine}_section_{section}_test.csv")
+        submitted.update({f"{machine}/{n}": (s, d) for n, s, d in zip(names, scores, decisions)})
+    for path, score, decision in lines:
+        assert (score, decision) == submitted[f"{Path(path).parent.parent.name}/{Path(path).name}"]
+
+    # The reloaded pipeline itself, and a file of any name with --machine/--section.
+    from skasd.cli import load_models
+
+    saved = load_models(model)
+    assert saved["pipeline"] == "logmel-density" and saved["skasd_version"] == skasd.__version__
+    clip = load_dcase(folder, machine_types="gearbox", split="test", verbose=0).data[:1]
+    expected = -saved["models"]["gearbox", "01"].score_samples(clip)[0]
+    renamed = tmp_path / "recording.wav"
+    first = sorted((folder / "gearbox" / "test").iterdir())[0]
+    shutil.copy(first, renamed)
+    assert first.name.startswith("section_00")
+    status, out, _ = run(capsys, "score", "--model", model, "--machine", "gearbox", "--section", "00", renamed)
+    assert status == 0
+    assert float(out.split("\t")[1]) == -saved["models"]["gearbox", "00"].score_samples(clip)[0]
+    assert expected != float(out.split("\t")[1])  # the section chooses the model
+    message = error_of(capsys, "score", "--model", model, renamed)
+    assert message == (f"cannot tell the machine type of {str(renamed)!r} (not in a <machine>/ folder): pass "
+                       "--machine, one of fan, gearbox.")
+
+
+def test_evaluate_on_unlabelled_evaluation_clips_writes_scores_and_decisions_only(machines, tmp_path, capsys):
+    folder, _ = machines
+    evaluation = tmp_path / "eval"
+    for path in sorted(folder.glob("fan/*/*.wav")):
+        target = evaluation / "fan" / path.parent.name
+        target.mkdir(parents=True, exist_ok=True)
+        name = path.name
+        if path.parent.name == "test":  # the evaluation set's names: section and index only
+            index = sorted(p.name for p in (folder / "fan" / "test").iterdir()).index(name)
+            name = f"{name[:10]}_{index:04d}.wav"
+        shutil.copy(path, target / name)
+    status, out, _ = run(capsys, "evaluate", "--data", evaluation, "--pipeline", "logmel-knn", "--out",
+                         tmp_path / "out", "--no-plots")
+    assert status == 0
+    assert "unlabelled: no score table" in out
+    assert not (tmp_path / "out" / "scores.csv").exists()
+    names, scores = read_submission(tmp_path / "out" / "submission" / "anomaly_score_fan_section_01_test.csv")
+    assert names == sorted(names) and len(names) == 16 and names[0] == "section_01_0016.wav"
+    assert np.isfinite(np.array(scores, dtype=float)).all()
+
+
+@needs_valve
+def test_evaluate_on_the_valve_standard_split_gives_the_python_api_score(tmp_path, capsys):
+    valve = load_dcase(VALVE, verbose=0)
+    fit = first_normals_split(valve.frame, n_source=30, n_target=5)
+    model = make_preset("logmel-density", sample_rate=valve.sample_rate).fit(valve.data[fit])
+    table, official = dcase_scores(valve.target[~fit], -model.score_samples(valve.data[~fit]),
+                                   valve.frame["domain"][~fit], valve.frame["machine"][~fit],
+                                   valve.frame["section"][~fit])
+
+    status, out, _ = run(capsys, "evaluate", "--data", VALVE, "--split", "valve-standard", "--pipeline",
+                         "logmel-density", "--out", tmp_path / "named", "--quiet", "--no-plots")
+    assert status == 0
+    assert f"Official score (harmonic mean of all AUCs and pAUCs): {official:.4f}" in out
+    written = pd.read_csv(tmp_path / "named" / "scores.csv", dtype={"section": str})
+    assert written[["auc_source", "auc_target", "pauc", "hmean"]].to_numpy().tolist() == \
+        table[["auc_source", "auc_target", "pauc", "hmean"]].to_numpy().tolist()
+    assert float(hmean(written[["auc_source", "auc_target", "pauc"]].to_numpy().ravel())) == pytest.approx(official,
+                                                                                                           abs=1e-15)
+    names, _ = read_submission(tmp_path / "named" / "submission" / "anomaly_score_valve_section_00_test.csv")
+    assert len(names) == 165 and names == sorted(names)
+
+    # The same split as a file: the training clips' names, one per line.
+    split_file = tmp_path / "valve_standard_train.csv"
+    split_file.write_text("file\n" + "".join(f"valve/test/{Path(p).name}\n" for p in valve.frame["path"][fit]))
+    status, out, _ = run(capsys, "evaluate", "--data", VALVE, "--split-file", split_file, "--pipeline",
+                         "logmel-density", "--out", tmp_path / "file", "--quiet", "--no-plots")
+    assert status == 0
+    assert f"Official score (harmonic mean of all AUCs and pAUCs): {official:.4f}" in out
+    assert (tmp_path / "file" / "scores.csv").read_text() == (tmp_path / "named" / "scores.csv").read_text()
+
+
+# -- pipelines and configuration files ---------------------------------------------------------
+
+
+def test_pipelines_lists_every_preset_and_shows_it_as_toml(capsys):
+    status, out, _ = run(capsys, "pipelines")
+    assert status == 0
+    for name, config in PRESETS.items():
+        assert f"{name} " in out and config["description"] in out
+    for name in PRESETS:
+        status, out, _ = run(capsys, "pipelines", "--show", name)
+        assert status == 0
+        parsed = toml_loads(out)
+        assert parsed == json.loads(json.dumps(PRESETS[name]))
+        rebuilt = build_pipeline(parsed, context={"sample_rate": 16000})
+        assert repr(rebuilt.get_params()) == repr(make_preset(name).get_params())
+
+
+def test_presets_build_pipelines_ending_in_a_scorer():
+    assert {"logmel-knn", "logmel-density", "soundnet-density", "multibranch-kmeans", "scan", "pseudo-label-iterator",
+            "ward-dap", "acp-ensemble"} <= set(PRESETS)
+    for name in PRESETS:
+        pipeline = make_preset(name, sample_rate=22050, random_state=3)
+        assert isinstance(pipeline, Pipeline) and hasattr(pipeline[-1], "score_samples")
+        params = pipeline.get_params()
+        assert all(v == 22050 for k, v in params.items() if k.endswith("sample_rate"))
+
+
+@pytest.mark.parametrize("name", ["multibranch-kmeans", "pseudo-label-iterator", "ward-dap", "scan", "logmel-dads",
+                                  "acp-ensemble"])
+def test_presets_fit_with_the_metadata_they_need(name, machines):
+    _, data = machines
+    frame = data.frame
+    train = (frame["split"] == "train").to_numpy()
+    config = tiny(PRESETS[name])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        models = fit_models(lambda: build_pipeline(config, context={"sample_rate": 16000, "random_state": 0,
+                                                                     "verbose": 0}),
+                            data.data[train], frame[train], shared_embedding=config.get("shared_embedding", "none"),
+                            y=config.get("y"))
+        anomaly_score, decision = score_models(models, data.data[~train], frame[~train])
+    assert sorted(models) == [("fan", "00"), ("fan", "01"), ("gearbox", "00"), ("gearbox", "01")]
+    assert np.isfinite(anomaly_score).all() and set(np.unique(decision)) <= {0, 1}
+    fan = models["fan", "00"]
+    if config.get("shared_embedding") == "all":  # one embedder for all machine types, one scorer per section
+        assert fan[0] is models["gearbox", "01"][0] and fan[-1] is not models["gearbox", "01"][-1]
+    if name == "multibranch-kmeans":  # aux_label reached the embedder, domain the scorer
+        assert set(fan[0].classes_) == set(frame["aux_label"][train])
+        n_target = ((frame["machine"] == "fan") & (frame["section"] == "00") & (frame["domain"] == "target"))[train]
+        assert len(fan[-1].cluster_centers_) == fan[-1].n_source_centers_ + n_target.sum()
+    if name == "pseudo-label-iterator":  # y is the machine type
+        assert fan[0].stages_[0].labels[0].split("_")[0] in ("fan", "gearbox")
+    if name == "ward-dap":  # the attributes are the labels, Ward has nothing to cluster
+        assert set(fan[0].labels_) == set(frame["aux_label"][train])
+
+
+def test_the_example_configuration_maps_onto_the_python_api(machines, tmp_path, capsys):
+    config = load_config(EXAMPLE_CONFIG)
+    pipeline = build_pipeline(config, context={"sample_rate": 16000})
+    expected = Pipeline([("logmelstatistics", LogMelStatistics(n_mels=64, n_fft=2048, hop_length=512)),
+                         ("localdensityknnscorer", LocalDensityKNNScorer(n_neighbors=2))])
+    assert repr(pipeline.get_params()) == repr(expected.get_params())
+    yaml = pytest.importorskip("yaml")
+    (tmp_path / "same.yaml").write_text(yaml.safe_dump(config))
+    assert repr(build_pipeline(load_config(tmp_path / "same.yaml"), context={"sample_rate": 16000}).get_params()) == \
+        repr(pipeline.get_params())
+
+    folder, _ = machines
+    status, out, _ = run(capsys, "evaluate", "--data", folder, "--machine-types", "fan", "--pipeline", EXAMPLE_CONFIG,
+                         "--out", tmp_path / "out", "--quiet", "--no-plots")
+    assert status == 0 and "Official score" in out
+    written = sorted(p.name for p in (tmp_path / "out" / "submission").iterdir())
+    assert written == ["anomaly_score_fan_section_00_test.csv", "anomaly_score_fan_section_01_test.csv",
+                       "decision_result_fan_section_00_test.csv", "decision_result_fan_section_01_test.csv"]
+
+
+def test_configuration_values_none_tuples_nested_estimators_and_dotted_names():
+    config = {"steps": [
+        {"estimator": "LogMelStatistics", "params": {"f_max": "None"}},
+        {"estimator": "sklearn.preprocessing.StandardScaler"},
+        {"estimator": "PseudoLabelIterator", "params": {"embedder": {"estimator": "MultiBranchEmbedder",
+                                                                     "params": {"channels": [4, 8]}}}},
+        {"name": "score", "estimator": "ACPEnsemble", "params": {"estimators": [
+            {"name": "knn", "estimator": "KNNScorer"}, {"name": "piped", "steps": [{"estimator": "KNNScorer"}]},
+        ]}},
+    ]}
+    pipeline = build_pipeline(config, context={"sample_rate": 8000, "random_state": 5})
+    assert list(pipeline.named_steps) == ["logmelstatistics", "standardscaler", "pseudolabeliterator", "score"]
+    assert pipeline[0].f_max is None and pipeline[0].sample_rate == 8000
+    embedder = pipeline[2].embedder
+    assert embedder.channels == (4, 8) and embedder.sample_rate == 8000 and embedder.random_state == 5
+    assert pipeline[2].random_state == 5
+    members = pipeline[3].estimators
+    assert [name for name, _ in members] == ["knn", "piped"] and isinstance(members[1][1], Pipeline)
+    assert toml_loads(dump_toml(config)) == config
+
+
+# -- bad input: one line, exit status 2 ------------------------------------------------------
+
+
+def test_a_folder_not_in_the_dcase_layout(tmp_path, capsys):
+    shutil.copy(next(iter(sorted(VALVE.glob("valve/test/*.flac")))) if VALVE.is_dir() else EXAMPLE_CONFIG,
+                tmp_path / "clip.flac")
+    message = error_of(capsys, "evaluate", "--data", tmp_path, "--pipeline", "logmel-knn", "--out", tmp_path / "out")
+    assert message == (f"data folder {str(tmp_path)!r} is not in the DCASE layout: expected <machine>/train/ and "
+                       "<machine>/test/ folders of .wav or .flac files.")
+    message = error_of(capsys, "evaluate", "--data", tmp_path / "nowhere", "--out", tmp_path / "out")
+    assert message == f"data folder {str(tmp_path / 'nowhere')!r} does not exist or is not a folder."
+
+
+@needs_valve
+def test_a_folder_without_a_train_split_needs_a_split(tmp_path, capsys):
+    message = error_of(capsys, "evaluate", "--data", VALVE, "--pipeline", "logmel-knn", "--out", tmp_path / "out")
+    assert message == (f"{VALVE} has no train split (<machine>/train/): pass --split valve-standard (or first-normals) "
+                       "or --split-file FILE to choose the clips to fit on from the test split.")
+    assert not (tmp_path / "out").exists()  # nothing written, nothing read
+
+
+def test_an_unknown_pipeline_name(machines, tmp_path, capsys):
+    folder, _ = machines
+    message = error_of(capsys, "evaluate", "--data", folder, "--pipeline", "logmel-svm", "--out", tmp_path)
+    assert message == (f"unknown pipeline 'logmel-svm'; valid names: {', '.join(PRESETS)} (or a .toml/.yaml "
+                       "configuration file; see skasd pipelines).")
+    assert error_of(capsys, "demo", "--pipelines", "nope", "--out", tmp_path / "demo").startswith(
+        "unknown pipeline 'nope'")
+    assert not (tmp_path / "demo").exists()
+
+
+def test_a_configuration_with_an_unknown_parameter_or_estimator(machines, tmp_path, capsys):
+    folder, _ = machines
+    config = tmp_path / "bad.toml"
+    config.write_text('[[steps]]\nestimator = "LogMelStatistics"\n[steps.params]\nn_melz = 64\n\n'
+                      '[[steps]]\nestimator = "KNNScorer"\n')
+    message = error_of(capsys, "evaluate", "--data", folder, "--pipeline", config, "--out", tmp_path / "out")
+    valid = ", ".join(sorted(LogMelStatistics().get_params()))
+    assert message == (f"unknown parameter 'n_melz' for LogMelStatistics (bad.toml: steps[0]); "
+                       f"valid parameters: {valid}.")
+    config.write_text('[[steps]]\nestimator = "LogMelStats"\n')
+    message = error_of(capsys, "evaluate", "--data", folder, "--pipeline", config, "--out", tmp_path / "out")
+    assert message.startswith("bad.toml: steps[0]: unknown estimator 'LogMelStats'; valid estimators: ACPEnsemble, ")
+    assert "LogMelStatistics" in message and "WardDAPEmbedder" in message
+    config.write_text('[[steps]]\nestimator = "LogMelStatistics"\nparams = {n_mels = 64\n')
+    assert error_of(capsys, "pipelines", "--show", config).startswith(f"{config}: not valid TOML: ")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_an_output_folder_that_is_not_writable(machines, tmp_path, capsys):
+    folder, _ = machines
+    (tmp_path / "a_file").write_text("")
+    out = tmp_path / "a_file" / "results"
+    message = error_of(capsys, "evaluate", "--data", folder, "--pipeline", "logmel-knn", "--out", out)
+    assert message == f"output folder {str(out)!r} is not writable (Not a directory)."
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        message = error_of(capsys, "evaluate", "--data", folder, "--pipeline", "logmel-knn", "--out", locked)
+        assert message == f"output folder {str(locked)!r} is not writable (Permission denied)."
+
+
+def test_a_model_file_from_an_incompatible_version(tmp_path, capsys, monkeypatch):
+    model = tmp_path / "old.skasd"
+    monkeypatch.setattr(skasd, "__version__", "0.0.1")
+    save_models(model, {}, sample_rate=16000, n_samples=16000, pipeline="logmel-knn", config={}, thresholds={})
+    monkeypatch.undo()
+    message = error_of(capsys, "score", "--model", model, EXAMPLE_CONFIG)
+    assert message == (f"model file {str(model)!r} was saved by skasd 0.0.1 (model format 1); this is skasd "
+                       f"{skasd.__version__} (model format 1): refit it with this version (skasd evaluate ... --save).")
+    other = tmp_path / "other.pkl"
+    other.write_bytes(pickle.dumps({"models": {}}))
+    assert error_of(capsys, "score", "--model", other, EXAMPLE_CONFIG) == (
+        f"{str(other)!r} is not a skasd model file (write one with skasd evaluate --save).")
+    assert error_of(capsys, "score", "--model", tmp_path / "missing.skasd", EXAMPLE_CONFIG) == (
+        f"model file {str(tmp_path / 'missing.skasd')!r} does not exist.")

@@ -1,0 +1,540 @@
+"""Named pipelines (presets), fitting with the data set's metadata, one model per machine type and section.
+
+The command line's ``--pipeline NAME`` and the Python API build the same
+objects::
+
+    from skasd.pipelines import make_preset
+    model = make_preset("logmel-density", sample_rate=16000)   # a sklearn Pipeline
+
+Every preset is a configuration (:mod:`skasd._config`): ``skasd pipelines
+--show NAME`` prints it as TOML, a starting point for a configuration file
+of one's own. Methods that learn from labels or metadata (the auxiliary
+label ``machine|attributes``, the domain, the machine type) get them from
+the data set's metadata frame through scikit-learn's metadata routing:
+:func:`fit_pipeline` requests, on every step whose ``fit`` takes one of
+:data:`METADATA`, that column, and passes it.
+"""
+
+import inspect
+import time
+
+import numpy as np
+import sklearn
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import normalize
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._config import ConfigError, build_pipeline, check_config
+
+__all__ = [
+    "METADATA",
+    "PRESETS",
+    "WardDAPEmbedder",
+    "fit_models",
+    "fit_pipeline",
+    "make_preset",
+    "preset_config",
+    "request_metadata",
+    "score_models",
+]
+
+#: Columns of a metadata frame that :func:`fit_pipeline` passes to the
+#: steps whose ``fit`` takes them.
+METADATA = ("domain", "aux_label", "machine", "section", "attributes")
+
+#: Estimators of this module that configuration files may name.
+CONFIG_ESTIMATORS = ("WardDAPEmbedder",)
+
+
+# -- Ward pseudo-attributes on DAP embeddings, then ArcFace fine-tuning --------
+
+
+def _vit_defaults(sample_rate, device):
+    """A ViT small enough to train on a CPU (the sizes of benchmarks/bench_ward_dap.py)."""
+    return {
+        "n_mels": 64, "patch_size": (8, 16), "embed_dim": 64, "depth": 3, "n_heads": 4, "batch_size": 32,
+        "sample_rate": sample_rate, "device": device,
+    }
+
+
+class WardDAPEmbedder(TransformerMixin, BaseEstimator):
+    """Domain-adaptive pre-training, Ward pseudo-attributes, ArcFace fine-tuning: Fang et al.'s embedder as one step.
+
+    ``fit`` runs the method's three stages on the same normal clips:
+
+    1. ``pretrainer`` (a :class:`~skasd.MaskedTeacherStudentPretrainer`)
+       is fitted, self-supervised;
+    2. its embeddings (L2-normalised with ``normalize=True``) are clustered
+       by ``ward`` (a :class:`~skasd.WardPseudoAttributes`) per machine
+       type: machine types whose clips carry attributes keep them
+       (``machine|attributes``), the others get pseudo-attributes;
+    3. ``fine_tuner`` (a :class:`~skasd.ViTArcFaceEmbedder`) starts from the
+       pre-trained encoder and learns to classify those labels.
+
+    ``transform`` gives the fine-tuned embeddings, for any skasd scorer
+    (the paper: k-NN, :class:`~skasd.KNNScorer`).
+
+    Parameters
+    ----------
+    pretrainer : MaskedTeacherStudentPretrainer, default=None
+        None: a CPU-sized one (64 mel bands, 8 x 16 patches, width 64,
+        3 blocks, 20 epochs).
+    fine_tuner : ViTArcFaceEmbedder, default=None
+        Its ``encoder`` is replaced by the fitted pre-trainer. None: a
+        CPU-sized one (20 epochs, lr 1e-3).
+    ward : WardPseudoAttributes, default=None
+        None: ``WardPseudoAttributes()`` (number of clusters chosen by
+        silhouette per machine type).
+    normalize : bool, default=True
+        Cluster the directions of the embeddings (what the cosine k-NN
+        back-end compares).
+    use_attributes : bool, default=True
+        False: ignore the given attributes, so that every machine type gets
+        pseudo-attributes.
+    sample_rate : int, default=16000
+        Of the default pre-trainer and fine-tuner.
+    device : str, default="auto"
+        Of the default pre-trainer and fine-tuner.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the pre-trainer and the fine-tuner whose ``random_state`` is None.
+    verbose : int, default=1
+        Of the default pre-trainer and fine-tuner; >0 also prints the
+        pseudo-attributes found.
+
+    Attributes
+    ----------
+    pretrainer_, ward_, fine_tuner_ : estimators
+        The fitted stages.
+    labels_ : ndarray of shape (n_clips,)
+        The labels the fine-tuner learned.
+    n_features_in_ : int
+        Clip length in samples seen in ``fit``.
+
+    References
+    ----------
+    X. Fang et al., "Improving anomalous sound detection with
+    attribute-aware representation from domain-adaptive pre-training",
+    Sections 2.3-2.5.
+    """
+
+    def __init__(
+        self,
+        *,
+        pretrainer=None,
+        fine_tuner=None,
+        ward=None,
+        normalize=True,
+        use_attributes=True,
+        sample_rate=16000,
+        device="auto",
+        random_state=None,
+        verbose=1,
+    ):
+        self.pretrainer = pretrainer
+        self.fine_tuner = fine_tuner
+        self.ward = ward
+        self.normalize = normalize
+        self.use_attributes = use_attributes
+        self.sample_rate = sample_rate
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _stage(self, estimator, default, rng):
+        estimator = default() if estimator is None else clone(estimator)
+        if estimator.get_params().get("random_state", 0) is None:
+            estimator.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+        return estimator
+
+    def fit(self, X, y=None, *, machine=None, attributes=None):
+        """Pre-train, cluster, fine-tune.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_samples)
+            Normal training waveforms.
+        y : None
+            Ignored: the labels come from ``attributes`` and the clustering.
+        machine : array-like of shape (n_clips,), default=None
+            Machine type of each clip (None: all one machine type).
+        attributes : array-like of shape (n_clips,), default=None
+            Attribute string of each clip, empty or None where unknown.
+
+        Returns
+        -------
+        self : WardDAPEmbedder
+        """
+        from .embedding import MaskedTeacherStudentPretrainer, ViTArcFaceEmbedder
+        from .pseudo_labels import WardPseudoAttributes
+
+        X = validate_data(self, X, dtype=np.float32)
+        rng = check_random_state(self.random_state)
+        vit = _vit_defaults(self.sample_rate, self.device)
+        pretrainer = self._stage(self.pretrainer, lambda: MaskedTeacherStudentPretrainer(
+            **vit, decoder_depth=2, block_size=2, ema_decay=0.99, ema_end_decay=0.999, max_epochs=20,
+            warmup_steps=10, verbose=self.verbose,
+        ), rng)
+        fine_tuner = self._stage(self.fine_tuner, lambda: ViTArcFaceEmbedder(
+            **vit, lr=1e-3, max_epochs=20, warmup_steps=10, verbose=self.verbose,
+        ), rng)
+        self.pretrainer_ = pretrainer.fit(X)
+        embeddings = self.pretrainer_.transform(X)
+        if self.normalize:
+            embeddings = normalize(embeddings)
+        self.ward_ = WardPseudoAttributes() if self.ward is None else clone(self.ward)
+        self.labels_ = np.asarray(self.ward_.fit_predict(
+            embeddings, machine=machine, attributes=attributes if self.use_attributes else None,
+        ), dtype=object)
+        if self.verbose and self.ward_.n_clusters_:
+            found = ", ".join(f"{m}: {k}" for m, k in self.ward_.n_clusters_.items())
+            print(f"[WardDAPEmbedder] pseudo-attributes per machine type: {found}", flush=True)
+        self.fine_tuner_ = fine_tuner.set_params(encoder=self.pretrainer_).fit(X, self.labels_)
+        return self
+
+    def transform(self, X):
+        """Fine-tuned embeddings of clips.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_samples)
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_clips, n_embedding)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self.fine_tuner_.transform(X)
+
+
+# -- the presets ----------------------------------------------------------------
+
+
+def _step(estimator, **params):
+    return {"estimator": estimator, "params": params} if params else {"estimator": estimator}
+
+
+_SOUNDNET = _step("SoundNetEmbedder", layer="conv6")
+_MULTIBRANCH = dict(
+    branches=["stft_64ms", "stft_8ms", "spectrum"], embedding_dim=32, channels=[8, 16, 32], n_subclusters=4,
+    batch_size=64, lr=2e-3, max_epochs=20,
+)
+
+#: ``{name: configuration}``; every configuration has a one-line ``description``.
+PRESETS = {
+    "logmel-knn": {
+        "description": "log-mel statistics (mean and std of 128 bands) + cosine 1-NN distance: the plain baseline",
+        "steps": [_step("LogMelStatistics"), _step("KNNScorer")],
+    },
+    "logmel-density": {
+        "description": "log-mel statistics + local-density k-NN (distance over the neighbour's own density)",
+        "steps": [_step("LogMelStatistics"), _step("LocalDensityKNNScorer")],
+    },
+    "logmel-mahalanobis": {
+        "description": "log-mel statistics + Mahalanobis distance (geometric median, Ledoit-Wolf covariance)",
+        "steps": [_step("LogMelStatistics"), _step("MahalanobisScorer")],
+    },
+    "logmel-dads": {
+        "description": "log-mel statistics + DADS-KNN (synthetic target references, domain from the metadata)",
+        "steps": [_step("LogMelStatistics"), _step("DADSKNNScorer")],
+    },
+    "soundnet-density": {
+        "description": "pretrained SoundNet conv6 features (no training) + local-density k-NN",
+        "steps": [_SOUNDNET, _step("LocalDensityKNNScorer")],
+    },
+    "multibranch-kmeans": {
+        "description": "MultiBranchEmbedder trained on machine|attributes (all types) + k-means cosine per section",
+        "shared_embedding": "all",
+        "steps": [_step("MultiBranchEmbedder", **_MULTIBRANCH), _step("KMeansCosineScorer", n_clusters=16)],
+    },
+    "scan": {
+        "description": "ConfidentPairSCAN: contrastive learning on confident pairs, its own Mahalanobis score",
+        "steps": [_step(
+            "ConfidentPairSCAN", widths=[16, 32, 64], blocks=[1, 1, 1], projection_dims=[64, 32], batch_size=32,
+            lr=3e-3, lr_cycle_epochs="None", max_epochs=30,
+        )],
+    },
+    "pseudo-label-iterator": {
+        "description": "MultiBranchEmbedder retrained in 3 stages on k-means pseudo-labels (all types) + k-means",
+        "y": "machine",
+        "shared_embedding": "all",
+        "steps": [
+            {"estimator": "PseudoLabelIterator", "params": {
+                "embedder": _step("MultiBranchEmbedder", **_MULTIBRANCH),
+                "n_stages": 3, "n_clusters_source": 6, "n_clusters_target": 2,
+            }},
+            _step("KMeansCosineScorer", n_clusters=16),
+        ],
+    },
+    "ward-dap": {
+        "description": "ViT pre-trained (DAP), Ward pseudo-attributes, ArcFace fine-tuning (all types) + cosine 1-NN",
+        "shared_embedding": "all",
+        "steps": [
+            {"estimator": "WardDAPEmbedder", "params": {
+                "pretrainer": _step(
+                    "MaskedTeacherStudentPretrainer", n_mels=64, patch_size=[8, 16], embed_dim=64, depth=3,
+                    n_heads=4, batch_size=32, decoder_depth=2, block_size=2, ema_decay=0.99, ema_end_decay=0.999,
+                    max_epochs=20, warmup_steps=10,
+                ),
+                "fine_tuner": _step(
+                    "ViTArcFaceEmbedder", n_mels=64, patch_size=[8, 16], embed_dim=64, depth=3, n_heads=4,
+                    batch_size=32, lr=1e-3, max_epochs=20, warmup_steps=10,
+                ),
+            }},
+            _step("KNNScorer"),
+        ],
+    },
+    "acp-ensemble": {
+        "description": "mean of 3 standardised scores: log-mel density, log-mel Mahalanobis, SoundNet density",
+        "steps": [{"estimator": "ACPEnsemble", "params": {
+            "estimators": [
+                {"name": "logmel_density", "steps": [_step("LogMelStatistics"), _step("LocalDensityKNNScorer")]},
+                {"name": "logmel_mahalanobis", "steps": [_step("LogMelStatistics"), _step("MahalanobisScorer")]},
+                {"name": "soundnet_density", "steps": [_SOUNDNET, _step("LocalDensityKNNScorer")]},
+            ],
+            "weighting": "uniform", "standardize": "fit", "cv": 5,
+        }}],
+    },
+}
+
+
+def preset_config(name):
+    """The configuration (a dict) of a preset; a ValueError lists the valid names."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown pipeline {name!r}; valid names: {', '.join(PRESETS)} (or a .toml/.yaml file).")
+    return check_config(PRESETS[name], f"preset {name!r}")
+
+
+def make_preset(name, *, sample_rate=16000, n_jobs=None, random_state=None, device=None, verbose=None):
+    """A fresh, unfitted :class:`~sklearn.pipeline.Pipeline` of a preset.
+
+    ``sample_rate``, ``n_jobs`` and ``random_state`` (and ``device`` and
+    ``verbose`` when given) are set on every step that has the parameter.
+
+    Examples
+    --------
+    >>> from skasd.pipelines import make_preset
+    >>> [type(step).__name__ for step in make_preset("logmel-density")]
+    ['LogMelStatistics', 'LocalDensityKNNScorer']
+    """
+    return build_pipeline(
+        preset_config(name), where=f"preset {name!r}",
+        context=_context(sample_rate, n_jobs, random_state, device, verbose),
+    )
+
+
+def _context(sample_rate, n_jobs, random_state, device, verbose):
+    context = {"sample_rate": sample_rate, "n_jobs": n_jobs, "random_state": random_state}
+    if device is not None:
+        context["device"] = device
+    if verbose is not None:
+        context["verbose"] = verbose
+    return {key: value for key, value in context.items() if value is not None}
+
+
+# -- fitting with metadata ------------------------------------------------------
+
+
+def _children(estimator):
+    """The estimators a composite routes fit metadata to (pipeline steps, ensemble members)."""
+    if isinstance(estimator, Pipeline):
+        return [step for _, step in estimator.steps if step not in (None, "passthrough")]
+    for attribute in ("estimators", "transformer_list"):
+        value = getattr(estimator, attribute, None)
+        if isinstance(value, list) and value and all(isinstance(item, tuple) and len(item) >= 2 for item in value):
+            return [item[1] for item in value if item[1] not in (None, "drop", "passthrough")]
+    return []
+
+
+def request_metadata(estimator):
+    """Request, on every step whose ``fit`` takes it, each column of :data:`METADATA`; call under routing.
+
+    Requests already set (True, False or an alias) are kept. Returns the
+    set of columns some step requests.
+    """
+    children = _children(estimator)
+    if children:
+        return set().union(*(request_metadata(child) for child in children))
+    accepted = [name for name in METADATA if name in inspect.signature(estimator.fit).parameters]
+    if not accepted:
+        return set()
+    requests = estimator.get_metadata_routing().fit.requests
+    unset = {name: True for name in accepted if requests.get(name) is None}
+    if unset:
+        estimator.set_fit_request(**unset)
+    requests = estimator.get_metadata_routing().fit.requests
+    return {name for name in accepted if requests.get(name) is True}
+
+
+def fit_pipeline(pipeline, X, frame, *, y=None):
+    """Fit a pipeline on clips, passing each step the metadata columns its ``fit`` takes.
+
+    Parameters
+    ----------
+    pipeline : estimator
+        A pipeline (or any estimator); fitted in place.
+    X : array-like of shape (n_clips, ...)
+        The clips (rows of ``frame``, in its order).
+    frame : pandas.DataFrame
+        Their metadata (``load_dcase(...).frame``): the columns of
+        :data:`METADATA` that some step's ``fit`` takes are routed to it.
+    y : str, default=None
+        A column of ``frame`` given to ``fit`` as ``y`` (e.g. ``"machine"``
+        for :class:`~skasd.PseudoLabelIterator`); None gives ``y=None``.
+
+    Returns
+    -------
+    pipeline : estimator
+        The fitted pipeline.
+    """
+    if len(frame) != len(X):
+        raise ValueError(f"frame has {len(frame)} rows but X has {len(X)} clips.")
+    with sklearn.config_context(enable_metadata_routing=True):
+        names = request_metadata(pipeline)
+        params = {name: frame[name].to_numpy() for name in sorted(names)}
+        target = None if y is None else frame[y].to_numpy()
+        return pipeline.fit(X, target, **params)
+
+
+def _groups(frame):
+    """The (machine, section) pairs of a frame, sorted."""
+    return sorted(set(zip(frame["machine"].astype(str), frame["section"].astype(str))))
+
+
+def _rows(frame, machine=None, section=None):
+    rows = np.ones(len(frame), dtype=bool)
+    if machine is not None:
+        rows &= (frame["machine"].astype(str) == machine).to_numpy()
+    if section is not None:
+        rows &= (frame["section"].astype(str) == section).to_numpy()
+    return rows
+
+
+def fit_models(make_pipeline, X, frame, *, shared_embedding="none", y=None, log=None):
+    """One fitted pipeline per machine type and section of the training clips.
+
+    Parameters
+    ----------
+    make_pipeline : callable
+        Returns a fresh, unfitted pipeline (e.g. ``lambda: make_preset(name)``).
+    X : array-like of shape (n_clips, n_samples)
+        Training clips.
+    frame : pandas.DataFrame
+        Their metadata (``machine``, ``section`` and what the steps take).
+    shared_embedding : {"none", "machine", "all"}, default="none"
+        "none": the whole pipeline is fitted per machine type and section.
+        "machine" or "all": the steps before the last (the embedding) are
+        fitted once per machine type, or once on all clips; the last step
+        (the scorer) per machine type and section, on that section's
+        embeddings. Each model is then a pipeline of the shared, fitted
+        embedding steps and its own scorer.
+    y : str, default=None
+        Frame column given to ``fit`` as ``y`` (see :func:`fit_pipeline`).
+    log : callable, default=None
+        Called with a progress message (e.g. ``print``).
+
+    Returns
+    -------
+    models : dict
+        ``{(machine, section): fitted pipeline}``.
+    """
+    log = log or (lambda message: None)
+    frame = frame.reset_index(drop=True)
+    models = {}
+    if shared_embedding == "none":
+        for machine, section in _groups(frame):
+            rows = _rows(frame, machine, section)
+            started = time.perf_counter()
+            models[machine, section] = fit_pipeline(make_pipeline(), X[rows], frame[rows], y=y)
+            log(f"  {machine} section {section}: fitted on {rows.sum()} clips ({time.perf_counter() - started:.1f} s)")
+        return models
+    if shared_embedding not in ("machine", "all"):
+        raise ValueError(f"shared_embedding must be 'none', 'machine' or 'all'; got {shared_embedding!r}.")
+    embedding_groups = [None] if shared_embedding == "all" else sorted(set(frame["machine"].astype(str)))
+    for group in embedding_groups:
+        rows = _rows(frame, machine=group)
+        template = make_pipeline()
+        if not isinstance(template, Pipeline) or len(template.steps) < 2:
+            raise ValueError(
+                "shared_embedding needs a pipeline of at least two steps (embedding steps, then a scorer)."
+            )
+        started = time.perf_counter()
+        embedder = fit_pipeline(template[:-1], X[rows], frame[rows], y=y)
+        what = "all machine types" if group is None else group
+        log(f"  embedding steps of {what}: fitted on {rows.sum()} clips ({time.perf_counter() - started:.1f} s)")
+        scorer_name, scorer = template.steps[-1]
+        for machine, section in _groups(frame[rows]):
+            section_rows = _rows(frame, machine, section)
+            started = time.perf_counter()
+            embeddings = embedder.transform(X[section_rows])
+            fitted = fit_pipeline(clone(scorer), embeddings, frame[section_rows], y=y)
+            models[machine, section] = Pipeline([*embedder.steps, (scorer_name, fitted)])
+            log(f"  {machine} section {section}: scorer fitted on {section_rows.sum()} clips "
+                f"({time.perf_counter() - started:.1f} s)")
+    return models
+
+
+def threshold(model):
+    """The anomaly score above which ``model.predict`` calls a clip anomalous (``-offset_`` of its scorer)."""
+    last = model[-1] if isinstance(model, Pipeline) else model
+    offset = getattr(last, "offset_", None)
+    return None if offset is None else -float(offset)
+
+
+def score_models(models, X, frame, *, log=None, embeddings=False):
+    """Anomaly scores and decisions of clips, each by the model of its machine type and section.
+
+    Parameters
+    ----------
+    models : dict
+        ``{(machine, section): fitted pipeline}`` (:func:`fit_models`).
+    X : array-like of shape (n_clips, n_samples)
+    frame : pandas.DataFrame
+        ``machine`` and ``section`` of each clip.
+    log : callable, default=None
+        Called with a progress message.
+    embeddings : bool, default=False
+        Also return, per group, the output of the steps before the scorer
+        (computed anyway; None for single-step models).
+
+    Returns
+    -------
+    anomaly_score : ndarray of shape (n_clips,)
+        Higher is more anomalous: ``-model.score_samples``.
+    decision : ndarray of shape (n_clips,), dtype int
+        1 where ``model.predict`` gives -1 (anomalous), else 0.
+    group_embeddings : dict
+        Only with ``embeddings=True``: ``{(machine, section): array or None}``.
+    """
+    log = log or (lambda message: None)
+    frame = frame.reset_index(drop=True)
+    anomaly_score = np.full(len(frame), np.nan)
+    decision = np.zeros(len(frame), dtype=int)
+    found = {}
+    for machine, section in _groups(frame):
+        rows = _rows(frame, machine, section)
+        if (machine, section) not in models:
+            known = ", ".join(f"{m} section {s}" for m, s in sorted(models))
+            raise ValueError(
+                f"no model for {machine} section {section} (no training clips of it); models: {known}."
+            )
+        model = models[machine, section]
+        started = time.perf_counter()
+        if isinstance(model, Pipeline) and len(model.steps) > 1:
+            Z = model[:-1].transform(X[rows])
+            normality = model[-1].score_samples(Z)
+            offset = model[-1].offset_
+        else:
+            Z = None
+            normality = model.score_samples(X[rows])
+            offset = (model[-1] if isinstance(model, Pipeline) else model).offset_
+        anomaly_score[rows] = -normality
+        decision[rows] = (normality - offset < 0).astype(int)
+        found[machine, section] = Z
+        log(f"  {machine} section {section}: scored {rows.sum()} clips ({time.perf_counter() - started:.1f} s)")
+    if embeddings:
+        return anomaly_score, decision, found
+    return anomaly_score, decision
+
