@@ -11,11 +11,12 @@ autocast (fp16 with a gradient scaler).
 The mixin comes first in the bases, so its ``train_step_single`` (a plain
 forward, loss and ``accelerator.backward``) would replace skasd's own, which
 mixes the batch up (and, for the triplet net, adds the triplet loss). The
-classes here keep skasd's step and run it the accelerate way: the batch is
-mixed (and the triplets drawn) outside autocast, the forward pass and the
-losses run under ``accelerator.autocast()``, and the gradients come from
-``accelerator.backward(loss)``, which scales the loss for fp16 and
-synchronises the gradients across processes.
+classes here keep skasd's step and run it the accelerate way through its two
+hooks: ``forward_context`` (the forward pass and the losses run under
+``accelerator.autocast()``; the batch is mixed and the triplets drawn before
+it, in full precision) and ``backward`` (``accelerator.backward(loss)``,
+which scales the loss for fp16 and synchronises the gradients across
+processes).
 
 Three more fixes to the mixin, for skasd's training callbacks:
 
@@ -39,10 +40,7 @@ this module imports without it, but the classes need an ``Accelerator``.
 See ``docs/gpu.md``.
 """
 
-import torch
-from skorch.dataset import unpack_data
 from skorch.hf import AccelerateMixin
-from skorch.utils import to_device
 
 from ._training import AuxiliaryClassifierNet, TripletAuxiliaryNet
 
@@ -92,6 +90,15 @@ class _SkasdAccelerateMixin(AccelerateMixin):
         if method_name == "on_train_end" and self.unwrap_after_train:
             self._unwrap_accelerator()
 
+    def forward_context(self):
+        # The training forward pass and loss run under the accelerator's
+        # autocast; the mixing and the triplets are drawn before it, in full precision.
+        return self.accelerator.autocast()
+
+    def backward(self, loss):
+        # Scales the loss for fp16 and synchronises gradients across processes.
+        self.accelerator.backward(loss)
+
     def validation_step(self, batch, **fit_params):
         """The validation loss of the batch, averaged over the processes.
 
@@ -140,19 +147,8 @@ class AcceleratedAuxiliaryClassifierNet(_SkasdAccelerateMixin, AuxiliaryClassifi
     2
     """
 
-    def train_step_single(self, batch, **fit_params):
-        """A mixed-up batch's forward pass under autocast, backward through the accelerator."""
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        # The accelerator's data loader already placed the batch; with device=None this is a no-op.
-        Xi = to_device(Xi, self.device)
-        yi = to_device(yi, self.device)
-        Xi, targets = self.mix(Xi, yi)
-        with self.accelerator.autocast():
-            y_pred = self.infer(Xi, **fit_params)
-            loss = self.get_loss(y_pred, targets, X=Xi, training=True)
-        self.accelerator.backward(loss)
-        return {"loss": loss, "y_pred": y_pred}
+    # skasd's step, with the accelerate hooks above, not the mixin's plain one.
+    train_step_single = AuxiliaryClassifierNet.train_step_single
 
 
 class AcceleratedTripletAuxiliaryNet(_SkasdAccelerateMixin, TripletAuxiliaryNet):
@@ -166,25 +162,7 @@ class AcceleratedTripletAuxiliaryNet(_SkasdAccelerateMixin, TripletAuxiliaryNet)
     each process draws them for its own share of the batch.
     """
 
-    def train_step_single(self, batch, **fit_params):
-        """``L_ss`` on the mixed batch plus ``L_trp`` on the triplets, under autocast."""
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        Xi = to_device(Xi, self.device)
-        yi = to_device(yi, self.device)
-        mixed, targets = self.mix(Xi, yi)
-        positives, negatives = self.triplets(Xi, yi)
-        n_clips = Xi.shape[0]
-        with self.accelerator.autocast():
-            embeddings = self.infer(torch.cat([mixed, Xi, positives, negatives]), **fit_params)
-            ss_loss = self.get_loss(embeddings[:n_clips], targets, X=mixed, training=True)
-            anchor, positive, negative = embeddings[n_clips:].split(n_clips)
-            triplet_loss = self.triplet_loss_(anchor, positive, negative)
-            loss = ss_loss + triplet_loss
-        self.accelerator.backward(loss)
-        self.history.record_batch("ss_loss", ss_loss.item())
-        self.history.record_batch("triplet_loss", triplet_loss.item())
-        return {"loss": loss, "y_pred": embeddings[:n_clips]}
+    train_step_single = TripletAuxiliaryNet.train_step_single
 
 
 _ACCELERATED = {

@@ -169,6 +169,14 @@ class AuxiliaryClassifierNet(NeuralNet):
         mixed = lam_x * Xi + (1 - lam_x) * Xi[partner]
         return mixed, lam[:, None] * targets + (1 - lam[:, None]) * targets[partner]
 
+    def forward_context(self):
+        """Context of the training forward pass and loss: none here; autocast under accelerate."""
+        return contextlib.nullcontext()
+
+    def backward(self, loss):
+        """Gradients of the training loss; through the accelerator under accelerate."""
+        loss.backward()
+
     def train_step_single(self, batch, **fit_params):
         """One optimisation step's forward and backward pass, on a mixed batch."""
         self._set_training(True)
@@ -176,9 +184,10 @@ class AuxiliaryClassifierNet(NeuralNet):
         Xi = to_device(Xi, self.device)
         yi = to_device(yi, self.device)
         Xi, targets = self.mix(Xi, yi)
-        y_pred = self.infer(Xi, **fit_params)
-        loss = self.get_loss(y_pred, targets, X=Xi, training=True)
-        loss.backward()
+        with self.forward_context():
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self.get_loss(y_pred, targets, X=Xi, training=True)
+        self.backward(loss)
         return {"loss": loss, "y_pred": y_pred}
 
 
@@ -331,12 +340,13 @@ class TripletAuxiliaryNet(AuxiliaryClassifierNet):
         mixed, targets = self.mix(Xi, yi)
         positives, negatives = self.triplets(Xi, yi)
         n_clips = Xi.shape[0]
-        embeddings = self.infer(torch.cat([mixed, Xi, positives, negatives]), **fit_params)
-        ss_loss = self.get_loss(embeddings[:n_clips], targets, X=mixed, training=True)
-        anchor, positive, negative = embeddings[n_clips:].split(n_clips)
-        triplet_loss = self.triplet_loss_(anchor, positive, negative)
-        loss = ss_loss + triplet_loss
-        loss.backward()
+        with self.forward_context():
+            embeddings = self.infer(torch.cat([mixed, Xi, positives, negatives]), **fit_params)
+            ss_loss = self.get_loss(embeddings[:n_clips], targets, X=mixed, training=True)
+            anchor, positive, negative = embeddings[n_clips:].split(n_clips)
+            triplet_loss = self.triplet_loss_(anchor, positive, negative)
+            loss = ss_loss + triplet_loss
+        self.backward(loss)
         self.history.record_batch("ss_loss", ss_loss.item())
         self.history.record_batch("triplet_loss", triplet_loss.item())
         return {"loss": loss, "y_pred": embeddings[:n_clips]}
