@@ -48,14 +48,18 @@ def _split(data):
 
 def test_training_separates_machine_types(machines):
     frame, train = _split(machines)
-    embedder = MultiBranchEmbedder(**TINY, random_state=0).fit(machines.data[train], frame["machine"][train])
+    # 14 epochs: with 8, the accuracy (about 0.55-0.63) depends on how many
+    # threads torch sums with, which changes the training trajectory.
+    embedder = MultiBranchEmbedder(**{**TINY, "max_epochs": 14}, random_state=0).fit(
+        machines.data[train], frame["machine"][train]
+    )
     test = ~train & (frame["label"] == 0).to_numpy()
     embeddings = torch.from_numpy(embedder.transform(machines.data[test]))
     criterion = embedder.net_.criterion_.eval()
     predicted = embedder.classes_[criterion.predict_proba(embeddings).argmax(1).numpy()]
     accuracy = np.mean(predicted == frame["machine"][test].to_numpy())
     # 60 held-out normals of both domains; chance is 1/3 and P(>= 36 right by
-    # chance) ~ 1e-5. Eight tiny epochs reach about 0.63 (20 reach about 0.88).
+    # chance) ~ 1e-5. Twenty tiny epochs reach about 0.88.
     assert accuracy >= 0.55, accuracy
     history = embedder.net_.history
     assert history[-1, "train_loss"] < history[0, "train_loss"]
