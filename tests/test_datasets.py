@@ -195,6 +195,27 @@ def test_save_then_load_round_trip(tmp_path):
     pd.testing.assert_frame_equal(again.frame[columns], original.frame[columns])
 
 
+def test_dcase_2021_test_folders_split_by_domain(tmp_path):
+    # DCASE 2021 keeps its test clips in source_test/ and target_test/ instead of test/.
+    original = load_dcase(SAMPLES, machine_types=["bearing", "slider"], verbose=0)
+    frame = save_dcase(original, tmp_path, audio_format="flac")
+    for path, domain in zip(frame["path"], frame["domain"], strict=True):
+        path = Path(path)
+        if path.parent.name == "test":
+            moved = path.parent.parent / f"{domain}_test" / path.name
+            moved.parent.mkdir(exist_ok=True)
+            path.rename(moved)
+    assert not [path for machine in ("bearing", "slider") for path in (tmp_path / machine / "test").glob("*.flac")]
+    again = load_dcase(tmp_path, verbose=0)
+    columns = ["machine", "section", "domain", "split", "label", "index", "attributes", "aux_label"]
+    key = ["machine", "split", "domain", "index", "label"]
+    expected = original.frame[columns].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(again.frame[columns].sort_values(key).reset_index(drop=True), expected)
+    test_only = load_dcase(tmp_path, split="test", verbose=0)
+    assert (test_only.frame["split"] == "test").all()
+    assert len(test_only.frame) == (original.frame["split"] == "test").sum()
+
+
 # --- bad input --------------------------------------------------------------
 
 

@@ -1,7 +1,9 @@
 """Read and write folders in the DCASE Task 2 layout.
 
 The layout is ``<root>/<machine>/<split>/<file>.wav|flac`` with ``split`` in
-``train`` or ``test``; the file name carries the metadata.
+``train`` or ``test``; the file name carries the metadata. DCASE 2021 keeps
+its test clips in ``source_test`` and ``target_test`` folders instead of
+``test``: both are read as the test split.
 """
 
 import math
@@ -21,6 +23,8 @@ from ._frame import UNKNOWN_LABEL, make_frame
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 SPLITS = ("train", "test")
+# The folders each split's clips lie in (DCASE 2021 splits its test clips by domain).
+SPLIT_FOLDERS = {"train": ("train",), "test": ("test", "source_test", "target_test")}
 
 # One pattern per naming scheme the challenge has used. Sections, indices and
 # attributes are kept as written (zero-padded strings) except the index.
@@ -143,17 +147,18 @@ def _find_audio_files(root, machine_types, split):
     files = []
     for machine in machines:
         for split_name in splits:
-            folder = root / machine / split_name
-            if folder.is_dir():
-                files += [
-                    (machine, split_name, path)
-                    for path in sorted(folder.iterdir())
-                    if path.suffix.lower() in AUDIO_SUFFIXES
-                ]
+            for folder_name in SPLIT_FOLDERS[split_name]:
+                folder = root / machine / folder_name
+                if folder.is_dir():
+                    files += [
+                        (machine, split_name, path)
+                        for path in sorted(folder.iterdir())
+                        if path.suffix.lower() in AUDIO_SUFFIXES
+                    ]
     if not files:
         raise FileNotFoundError(
             f"No audio files ({', '.join(AUDIO_SUFFIXES)}) found under root={str(root)!r} "
-            f"for split={split!r}; expected the DCASE layout <machine>/<train|test>/<file>."
+            f"for split={split!r}; expected the DCASE layout <machine>/<train|test>/<file> (2021: also source_test, target_test)."
         )
     return files
 
