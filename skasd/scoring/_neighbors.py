@@ -544,9 +544,10 @@ class KNNScorer(_NeighborScorer):
 
     References
     ----------
-    .. [1] K. Wilkinghoff, H. Yamamoto, T. Fujimura, B. Ding and
-       Y. Kawaguchi, "Local density-based anomaly score normalization for
-       domain generalization", IEEE/ACM TASLP, 2025 (its plain baseline).
+    .. [1] K. Wilkinghoff, H. Yang, J. Ebberts, F. G. Germain, G. Wichern and
+       J. Le Roux, "Local density-based anomaly score normalization for
+       domain generalization", IEEE Transactions on Audio, Speech and
+       Language Processing, 2026 (its plain baseline).
 
     Examples
     --------
@@ -732,9 +733,10 @@ class LocalDensityKNNScorer(_NeighborScorer):
 
     References
     ----------
-    .. [1] K. Wilkinghoff, H. Yamamoto, T. Fujimura, B. Ding and
-       Y. Kawaguchi, "Local density-based anomaly score normalization for
-       domain generalization", IEEE/ACM TASLP, 2025.
+    .. [1] K. Wilkinghoff, H. Yang, J. Ebberts, F. G. Germain, G. Wichern and
+       J. Le Roux, "Local density-based anomaly score normalization for
+       domain generalization", IEEE Transactions on Audio, Speech and
+       Language Processing, 2026.
 
     Examples
     --------
