@@ -426,6 +426,10 @@ with open(f"{sys.argv[1]}/rank{accelerator.process_index}.json", "w") as f:
         "weights": weights.tolist(),
         "embedding": net.forward(X[:4]).flatten().tolist(),
     }, f)
+# Leave together, with the process group torn down: a process that exits with
+# gloo's threads still running aborts ("terminate called without an active exception").
+accelerator.wait_for_everyone()
+torch.distributed.destroy_process_group()
 """
 
 
