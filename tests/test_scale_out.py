@@ -433,6 +433,32 @@ torch.distributed.destroy_process_group()
 """
 
 
+@pytest.mark.parametrize("triplet", [False, True])
+def test_multibranch_embedder_trains_through_an_accelerator(make_accelerator, triplet):
+    from sklearn.base import clone
+
+    from skasd import MultiBranchEmbedder
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 1600)).astype(np.float32)
+    machine = np.repeat(["fan", "pump"], 12)
+    X[machine == "pump"] *= np.sin(np.arange(1600) / 5).astype(np.float32)
+    params = dict(branches=("stft_16ms", "spectrum"), embedding_dim=4, channels=(4,), n_subclusters=2,
+                  batch_size=8, max_epochs=2, triplet=triplet, random_state=0, verbose=0)
+    plain = MultiBranchEmbedder(**params, device="cpu").fit(X, machine)
+    calls = []
+    accelerator = make_accelerator()
+    _spy_accelerator(accelerator, calls)
+    embedder = MultiBranchEmbedder(**params, accelerator=accelerator).fit(X, machine)
+    assert "backward" in calls and "MultiBranchNet" in calls
+    # One CPU process: the accelerated training is the plain one, step for step.
+    np.testing.assert_allclose(embedder.transform(X), plain.transform(X), rtol=1e-5, atol=1e-6)
+    assert clone(embedder).get_params()["accelerator"] is not None
+    del accelerator.prepare, accelerator.backward  # the spies are closures, which do not pickle
+    again = pickle.loads(pickle.dumps(embedder))
+    np.testing.assert_array_equal(again.transform(X[:4]), embedder.transform(X[:4]))
+
+
 def test_two_cpu_processes_train_one_model_and_stop_together(tmp_path):
     """DistributedDataParallel over two CPU processes (gloo), launched by torchrun: the multi-GPU code path."""
     pytest.importorskip("accelerate")

@@ -14,7 +14,7 @@ from sklearn.base import (
 )
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
@@ -271,6 +271,12 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Sample rate of the waveforms; turns window lengths in ms into samples.
     device : str, default="auto"
         Torch device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``...
+        Ignored when ``accelerator`` is given.
+    accelerator : accelerate.Accelerator, default=None
+        Train through Hugging Face accelerate (skorch's accelerate
+        integration): several GPUs under ``accelerate launch`` or
+        ``torchrun``, mixed precision. The accelerator places the network
+        and the batches; see ``docs/gpu.md``. None trains on ``device``.
     n_jobs : int or None, default=None
         joblib threads over batches in ``transform`` on CPU.
     random_state : int, RandomState instance or None, default=None
@@ -336,6 +342,7 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "checkpoint_dir": [None, str, os.PathLike],
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
         "device": [str],
+        "accelerator": [None, HasMethods(["prepare", "backward", "autocast"])],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -363,6 +370,7 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         checkpoint_dir=None,
         sample_rate=16000,
         device="auto",
+        accelerator=None,
         n_jobs=None,
         random_state=None,
         verbose=1,
@@ -386,6 +394,7 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.checkpoint_dir = checkpoint_dir
         self.sample_rate = sample_rate
         self.device = device
+        self.accelerator = accelerator
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -471,13 +480,20 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         targets = encoder.transform(y).astype(np.int64)
-        device = resolve_device(self.device)
+        device = resolve_device(self.device) if self.accelerator is None else self.accelerator.device
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         n_train = X.shape[0] if not self.early_stopping else int(X.shape[0] * (1 - self.validation_fraction))
         net_class, triplet_params = AuxiliaryClassifierNet, {}
         if self.triplet:
             net_class = TripletAuxiliaryNet
             triplet_params = self._triplet_params(X, y, targets, machine)
+        placement = {"device": str(device)}
+        if self.accelerator is not None:
+            from ._accelerate import accelerated_net_class
+
+            net_class = accelerated_net_class(net_class)
+            # The accelerator places the module and every batch on its own device.
+            placement = {"accelerator": self.accelerator, "device": None}
         self.net_ = net_class(
             MultiBranchNet,
             self._criterion(len(self.classes_), seed),
@@ -502,12 +518,16 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 n_iter_no_change=self.n_iter_no_change,
                 checkpoint_dir=self.checkpoint_dir,
             ),
-            device=str(device),
             verbose=int(self.verbose > 0),
+            **placement,
             **triplet_params,
         )
         with seeded_torch(seed, device):
             self.net_.fit(X, targets)
+        if self.accelerator is not None:
+            # The trained module stays on the accelerator's device: say so, so that
+            # the net unpickles there instead of falling back with a DeviceWarning.
+            self.net_.device = str(device)
         if self.triplet:
             # The training clips served as backgrounds; a fitted embedder does not carry them.
             self.net_.background = None
