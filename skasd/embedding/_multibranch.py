@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from ..utils._torch import resolve_device, transform_in_batches
+from ..utils._torch import resolve_device, transform_with_trained_module
 from ._losses import AdaProj, ArcFace, SubClusterAdaCos, SubspaceLoss
 from ._training import (
     SINGLE_MACHINE_TYPE,
@@ -568,16 +568,8 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        module = self.net_.module_
-        module.eval()
-        device = next(module.parameters()).device
-        return transform_in_batches(
-            X,
-            module,
-            batch_size=self.batch_size,
-            device=device,
-            n_jobs=self.n_jobs,
-            verbose=self.verbose > 1,
+        return transform_with_trained_module(
+            self.net_.module_, X, batch_size=self.batch_size, n_jobs=self.n_jobs, verbose=self.verbose > 1,
             desc=type(self).__name__,
         )
 

@@ -42,7 +42,10 @@ from torch import nn
 from ..features import LogMelSpectrogram
 from ..scoring._base import BaseScorer
 from ..scoring._mahalanobis import MahalanobisScorer
-from ..utils._torch import resolve_device, transform_in_batches
+from ..utils._torch import (
+    resolve_device,
+    transform_with_trained_module,
+)
 from ._multibranch import _ResidualBlock2d
 from ._training import seeded_torch, training_callbacks
 
@@ -1132,16 +1135,8 @@ class ConfidentPairSCAN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseS
         return reference
 
     def _embed(self, X):
-        module = self.net_.module_
-        module.eval()
-        device = next(module.parameters()).device
-        return transform_in_batches(
-            X,
-            module,
-            batch_size=self.batch_size,
-            device=device,
-            n_jobs=self.n_jobs,
-            verbose=self.verbose > 1,
+        return transform_with_trained_module(
+            self.net_.module_, X, batch_size=self.batch_size, n_jobs=self.n_jobs, verbose=self.verbose > 1,
             desc=type(self).__name__,
         )
 

@@ -46,7 +46,11 @@ from skorch.callbacks import LRScheduler
 from torch import nn
 
 from ..features import LogMelSpectrogram
-from ..utils._torch import resolve_device, transform_in_batches
+from ..utils._torch import (
+    resolve_device,
+    transform_in_batches,
+    transform_with_trained_module,
+)
 from ._losses import ArcFace
 from ._pretrained import _load_into, _load_state_dict
 from ._scan import _mask
@@ -403,14 +407,6 @@ def _cosine_schedule(warmup_steps, total_steps):
         policy=torch.optim.lr_scheduler.LambdaLR,
         lr_lambda=WarmupCosine(min(warmup_steps, total_steps), total_steps),
         step_every="batch",
-    )
-
-
-def _embed(module, X, *, batch_size, n_jobs, verbose, desc):
-    module.eval()
-    device = next(module.parameters()).device
-    return transform_in_batches(
-        X, module, batch_size=batch_size, device=device, n_jobs=n_jobs, verbose=verbose, desc=desc
     )
 
 
@@ -783,7 +779,7 @@ class MaskedTeacherStudentPretrainer(
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        return _embed(
+        return transform_with_trained_module(
             self.net_.module_, X, batch_size=self.batch_size, n_jobs=self.n_jobs, verbose=self.verbose > 1,
             desc=type(self).__name__,
         )
@@ -1127,7 +1123,7 @@ class ViTArcFaceEmbedder(_ViTArchitectureMixin, ClassNamePrefixFeaturesOutMixin,
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        return _embed(
+        return transform_with_trained_module(
             self.net_.module_, X, batch_size=self.batch_size, n_jobs=self.n_jobs, verbose=self.verbose > 1,
             desc=type(self).__name__,
         )

@@ -167,3 +167,29 @@ def transform_in_batches(X, module, *, batch_size, device, n_jobs=None, verbose=
                 out = np.empty((n_rows, *result.shape[1:]), dtype=np.float32)
             out[start : start + batch_size] = result
     return out
+
+
+def transform_with_trained_module(module, X, *, batch_size, n_jobs=None, verbose=0, desc=None):
+    """Apply a trained module in eval mode to the rows of ``X``, on the device its parameters are on.
+
+    What every trained embedder's ``transform`` does with its fitted
+    ``net_.module_``: batch norm and dropout in inference mode, then
+    :func:`transform_in_batches`.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The trained module, with at least one parameter.
+    X : ndarray of shape (n_rows, ...)
+    batch_size, n_jobs, verbose, desc
+        As :func:`transform_in_batches`.
+
+    Returns
+    -------
+    out : ndarray of shape (n_rows, ...), dtype float32
+    """
+    module.eval()
+    device = next(module.parameters()).device
+    return transform_in_batches(
+        X, module, batch_size=batch_size, device=device, n_jobs=n_jobs, verbose=verbose, desc=desc
+    )
