@@ -176,7 +176,6 @@ def _write_run(out_dir, frame, anomaly_score, decision, thresholds, embeddings, 
 
     submission = out_dir / "submission"
     paths = write_dcase_submission(submission, frame, anomaly_score, decision)
-    _sort_submission(paths)
     say(f"  {len(paths)} submission files written to {submission}/")
     labels = frame["label"].to_numpy()
     labelled = bool(len(labels)) and bool(np.isin(labels, (0, 1)).all())
@@ -198,13 +197,6 @@ def _write_run(out_dir, frame, anomaly_score, decision, thresholds, embeddings, 
     if plots:
         _plots(out_dir, frame, anomaly_score, decision, thresholds, embeddings, labelled, say)
     return result
-
-
-def _sort_submission(paths):
-    """Rows of each submission file in file-name order, as the challenge's evaluator lists the files."""
-    for path in paths:
-        lines = path.read_text().splitlines()
-        path.write_text("".join(line + "\n" for line in sorted(lines, key=lambda line: line.rsplit(",", 1)[0])))
 
 
 # -- fitting and scoring --------------------------------------------------------

@@ -336,6 +336,19 @@ def test_submission_files(tmp_path):
     assert decisions == (scores[valve.to_numpy()] > 0.5).astype(int).tolist()
 
 
+def test_submission_rows_are_in_file_name_order(tmp_path):
+    bunch = load_dcase(SAMPLES, split="test", machine_types=["fan", "valve"], verbose=0)
+    reversed_frame = bunch.frame.iloc[::-1].reset_index(drop=True)
+    scores = np.arange(len(reversed_frame), dtype=float)
+    paths = write_dcase_submission(tmp_path, reversed_frame, scores, decision=scores > 1)
+    for path in paths:
+        names = pd.read_csv(path, header=None)[0].tolist()
+        assert names == sorted(names) and len(names) == 2
+    written = pd.read_csv(tmp_path / "anomaly_score_valve_section_00_test.csv", header=None, names=["file", "score"])
+    expected = dict(zip(reversed_frame["path"].map(lambda p: Path(p).name), scores, strict=True))
+    assert written["score"].tolist() == [expected[name] for name in written["file"]]
+
+
 def test_submission_bad_input(tmp_path):
     frame = load_dcase(SAMPLES, split="test", machine_types="fan", verbose=0).frame
     with pytest.raises(ValueError, match="anomaly_score has 3 values but frame has 2 rows"):

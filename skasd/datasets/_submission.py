@@ -14,7 +14,8 @@ def write_dcase_submission(out_dir, frame, anomaly_score, decision=None, *, thre
     header: ``anomaly_score_<machine>_section_<section>_test.csv`` (file
     name, anomaly score) and ``decision_result_<machine>_section_<section>_test.csv``
     (file name, 1 anomalous / 0 normal), as the challenge's evaluator reads
-    them.
+    them, rows in file-name order (the order in which the evaluator lists
+    the files).
 
     Parameters
     ----------
@@ -78,6 +79,7 @@ def write_dcase_submission(out_dir, frame, anomaly_score, decision=None, *, thre
     sections = frame["section"].to_numpy()
     for machine, section in dict.fromkeys(zip(machines, sections)):
         rows = np.flatnonzero((machines == machine) & (sections == section))
+        rows = rows[np.argsort([names[i] for i in rows], kind="stable")]
         stem = f"{machine}_section_{section}_test.csv"
         score_file = out_dir / f"anomaly_score_{stem}"
         decision_file = out_dir / f"decision_result_{stem}"
