@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 from scipy.stats import hmean
 from sklearn.pipeline import Pipeline
 
@@ -26,10 +27,8 @@ from skasd.metrics import dcase_scores
 from skasd.pipelines import PRESETS, fit_models, make_preset, score_models
 
 ROOT = Path(__file__).resolve().parents[1]
-VALVE = ROOT.parent / "shared" / "data" / "dcase2023t2_dev_valve_test"
 EXAMPLE_CONFIG = ROOT / "examples" / "pipeline_config.toml"
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
-needs_valve = pytest.mark.skipif(not VALVE.is_dir(), reason="../shared/data/dcase2023t2_dev_valve_test is absent")
 
 # CPU-sized settings of every trained step: seconds, not minutes.
 TINY = {
@@ -255,16 +254,15 @@ def test_evaluate_on_unlabelled_evaluation_clips_writes_scores_and_decisions_onl
     assert np.isfinite(np.array(scores, dtype=float)).all()
 
 
-@needs_valve
-def test_evaluate_on_the_valve_standard_split_gives_the_python_api_score(tmp_path, capsys):
-    valve = load_dcase(VALVE, verbose=0)
+def test_evaluate_on_the_valve_standard_split_gives_the_python_api_score(valve_test, tmp_path, capsys):
+    valve = load_dcase(valve_test, verbose=0)
     fit = first_normals_split(valve.frame, n_source=30, n_target=5)
     model = make_preset("logmel-density", sample_rate=valve.sample_rate).fit(valve.data[fit])
     table, official = dcase_scores(valve.target[~fit], -model.score_samples(valve.data[~fit]),
                                    valve.frame["domain"][~fit], valve.frame["machine"][~fit],
                                    valve.frame["section"][~fit])
 
-    status, out, _ = run(capsys, "evaluate", "--data", VALVE, "--split", "valve-standard", "--pipeline",
+    status, out, _ = run(capsys, "evaluate", "--data", valve_test, "--split", "valve-standard", "--pipeline",
                          "logmel-density", "--out", tmp_path / "named", "--quiet", "--no-plots")
     assert status == 0
     assert f"Official score (harmonic mean of all AUCs and pAUCs): {official:.4f}" in out
@@ -279,7 +277,7 @@ def test_evaluate_on_the_valve_standard_split_gives_the_python_api_score(tmp_pat
     # The same split as a file: the training clips' names, one per line.
     split_file = tmp_path / "valve_standard_train.csv"
     split_file.write_text("file\n" + "".join(f"valve/test/{Path(p).name}\n" for p in valve.frame["path"][fit]))
-    status, out, _ = run(capsys, "evaluate", "--data", VALVE, "--split-file", split_file, "--pipeline",
+    status, out, _ = run(capsys, "evaluate", "--data", valve_test, "--split-file", split_file, "--pipeline",
                          "logmel-density", "--out", tmp_path / "file", "--quiet", "--no-plots")
     assert status == 0
     assert f"Official score (harmonic mean of all AUCs and pAUCs): {official:.4f}" in out
@@ -387,8 +385,7 @@ def test_configuration_values_none_tuples_nested_estimators_and_dotted_names():
 
 
 def test_a_folder_not_in_the_dcase_layout(tmp_path, capsys):
-    shutil.copy(next(iter(sorted(VALVE.glob("valve/test/*.flac")))) if VALVE.is_dir() else EXAMPLE_CONFIG,
-                tmp_path / "clip.flac")
+    sf.write(tmp_path / "clip.flac", np.full(1600, 0.1, dtype=np.float32), 16000)
     message = error_of(capsys, "evaluate", "--data", tmp_path, "--pipeline", "logmel-knn", "--out", tmp_path / "out")
     assert message == (f"data folder {str(tmp_path)!r} is not in the DCASE layout: expected <machine>/train/ and "
                        "<machine>/test/ folders of .wav or .flac files.")
@@ -396,10 +393,9 @@ def test_a_folder_not_in_the_dcase_layout(tmp_path, capsys):
     assert message == f"data folder {str(tmp_path / 'nowhere')!r} does not exist or is not a folder."
 
 
-@needs_valve
-def test_a_folder_without_a_train_split_needs_a_split(tmp_path, capsys):
-    message = error_of(capsys, "evaluate", "--data", VALVE, "--pipeline", "logmel-knn", "--out", tmp_path / "out")
-    assert message == (f"{VALVE} has no train split (<machine>/train/): pass --split valve-standard (or first-normals) "
+def test_a_folder_without_a_train_split_needs_a_split(valve_test, tmp_path, capsys):
+    message = error_of(capsys, "evaluate", "--data", valve_test, "--pipeline", "logmel-knn", "--out", tmp_path / "out")
+    assert message == (f"{valve_test} has no train split (<machine>/train/): pass --split valve-standard (or first-normals) "
                        "or --split-file FILE to choose the clips to fit on from the test split.")
     assert not (tmp_path / "out").exists()  # nothing written, nothing read
 

@@ -20,10 +20,6 @@ from skasd.datasets import (
 )
 from skasd.datasets._dcase import format_dcase_filename
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SAMPLES = SHARED_DATA / "dcase2023t2_dev_samples"
-VALVE_TEST = SHARED_DATA / "dcase2023t2_dev_valve_test"
-
 # The attribute names of each development machine type of DCASE 2023.
 ATTRIBUTE_NAMES = {
     "ToyCar": {"car", "spd", "mic"},
@@ -103,9 +99,9 @@ def test_format_and_parse_are_inverse(section, domain, split, label, index, pair
 # --- the real DCASE 2023 clips ----------------------------------------------
 
 
-def test_load_every_real_clip_and_its_attributes():
-    samples = load_dcase(SAMPLES, verbose=0)
-    valve = load_dcase(VALVE_TEST, verbose=0)
+def test_load_every_real_clip_and_its_attributes(dcase_samples, valve_test):
+    samples = load_dcase(dcase_samples, verbose=0)
+    valve = load_dcase(valve_test, verbose=0)
     assert len(samples.frame) + len(valve.frame) == 228
     assert samples.data.dtype == np.float32 and valve.data.dtype == np.float32
     assert list(samples.frame.columns[: len(FRAME_COLUMNS)]) == list(FRAME_COLUMNS)
@@ -127,8 +123,8 @@ def test_load_every_real_clip_and_its_attributes():
     np.testing.assert_array_equal(valve.target, valve.frame["label"].to_numpy())
 
 
-def test_loaded_samples_equal_the_file_samples():
-    bunch = load_dcase(SAMPLES, machine_types=["valve", "fan"], split="train", verbose=0)
+def test_loaded_samples_equal_the_file_samples(dcase_samples):
+    bunch = load_dcase(dcase_samples, machine_types=["valve", "fan"], split="train", verbose=0)
     assert set(bunch.frame["machine"]) == {"fan", "valve"}
     assert set(bunch.frame["split"]) == {"train"}
     for row, clip in zip(bunch.frame.itertuples(), bunch.data):
@@ -137,8 +133,8 @@ def test_loaded_samples_equal_the_file_samples():
         np.testing.assert_array_equal(clip[: len(expected)], expected)
 
 
-def test_duration_crops_and_resampling_changes_the_rate():
-    bunch = load_dcase(SAMPLES, machine_types="ToyCar", split="test", sample_rate=8000, duration=1.5, verbose=0)
+def test_duration_crops_and_resampling_changes_the_rate(dcase_samples):
+    bunch = load_dcase(dcase_samples, machine_types="ToyCar", split="test", sample_rate=8000, duration=1.5, verbose=0)
     assert bunch.sample_rate == 8000
     assert bunch.data.shape == (2, 12000)
     assert (bunch.frame["n_samples_original"] == 12 * 8000).all()
@@ -183,8 +179,8 @@ def test_2020_names_and_evaluation_sets(tmp_path):
     assert frame["domain"].isna().sum() == 4
 
 
-def test_save_then_load_round_trip(tmp_path):
-    original = load_dcase(SAMPLES, machine_types=["bearing", "slider"], verbose=0)
+def test_save_then_load_round_trip(tmp_path, dcase_samples):
+    original = load_dcase(dcase_samples, machine_types=["bearing", "slider"], verbose=0)
     frame = save_dcase(original, tmp_path, audio_format="flac")
     assert all(Path(p).exists() for p in frame["path"])
     again = load_dcase(tmp_path, verbose=0)
@@ -195,9 +191,9 @@ def test_save_then_load_round_trip(tmp_path):
     pd.testing.assert_frame_equal(again.frame[columns], original.frame[columns])
 
 
-def test_dcase_2021_test_folders_split_by_domain(tmp_path):
+def test_dcase_2021_test_folders_split_by_domain(tmp_path, dcase_samples):
     # DCASE 2021 keeps its test clips in source_test/ and target_test/ instead of test/.
-    original = load_dcase(SAMPLES, machine_types=["bearing", "slider"], verbose=0)
+    original = load_dcase(dcase_samples, machine_types=["bearing", "slider"], verbose=0)
     frame = save_dcase(original, tmp_path, audio_format="flac")
     for path, domain in zip(frame["path"], frame["domain"], strict=True):
         path = Path(path)
@@ -228,11 +224,11 @@ def test_folder_without_audio(tmp_path):
         load_dcase(tmp_path / "missing", verbose=0)
 
 
-def test_unknown_machine_type_and_split(tmp_path):
+def test_unknown_machine_type_and_split(tmp_path, dcase_samples):
     with pytest.raises(ValueError, match=r"machine_types=\['pump'\]: no folder for \['pump'\].*found there: \['ToyCar'"):
-        load_dcase(SAMPLES, machine_types=["pump"], verbose=0)
+        load_dcase(dcase_samples, machine_types=["pump"], verbose=0)
     with pytest.raises(ValueError, match="split must be 'train', 'test' or None, got 'dev'"):
-        load_dcase(SAMPLES, split="dev", verbose=0)
+        load_dcase(dcase_samples, split="dev", verbose=0)
 
 
 def test_unreadable_and_truncated_files(tmp_path):
@@ -296,30 +292,31 @@ def test_mismatched_sample_rates(tmp_path):
         ({"channel": -1}, "channel must be a non-negative integer, got -1"),
     ],
 )
-def test_bad_parameters(kwargs, message):
+def test_bad_parameters(kwargs, message, tmp_path):
+    # The parameters are checked before the folder is read.
     with pytest.raises(ValueError, match=re.escape(message)):
-        load_dcase(SAMPLES, verbose=0, **kwargs)
+        load_dcase(tmp_path, verbose=0, **kwargs)
 
 
-def test_parallel_reading_gives_the_same_data():
-    one = load_dcase(VALVE_TEST, verbose=0, n_jobs=1, duration=1.0)
-    two = load_dcase(VALVE_TEST, verbose=0, n_jobs=2, duration=1.0)
+def test_parallel_reading_gives_the_same_data(valve_test):
+    one = load_dcase(valve_test, verbose=0, n_jobs=1, duration=1.0)
+    two = load_dcase(valve_test, verbose=0, n_jobs=2, duration=1.0)
     np.testing.assert_array_equal(one.data, two.data)
     pd.testing.assert_frame_equal(one.frame, two.frame)
 
 
-def test_progress_bar_goes_to_stderr(capsys):
-    load_dcase(SAMPLES, machine_types="fan", split="train", verbose=1)
+def test_progress_bar_goes_to_stderr(capsys, dcase_samples):
+    load_dcase(dcase_samples, machine_types="fan", split="train", verbose=1)
     assert "Reading audio" in capsys.readouterr().err
-    load_dcase(SAMPLES, machine_types="fan", split="train", verbose=0)
+    load_dcase(dcase_samples, machine_types="fan", split="train", verbose=0)
     assert capsys.readouterr().err == ""
 
 
 # --- submission files -------------------------------------------------------
 
 
-def test_submission_files(tmp_path):
-    bunch = load_dcase(SAMPLES, split="test", machine_types=["fan", "valve"], verbose=0)
+def test_submission_files(tmp_path, dcase_samples):
+    bunch = load_dcase(dcase_samples, split="test", machine_types=["fan", "valve"], verbose=0)
     scores = np.linspace(0.0, 1.0, len(bunch.frame))
     paths = write_dcase_submission(tmp_path, bunch.frame, scores, decision=scores > 0.5)
     assert [p.name for p in paths] == [
@@ -336,8 +333,8 @@ def test_submission_files(tmp_path):
     assert decisions == (scores[valve.to_numpy()] > 0.5).astype(int).tolist()
 
 
-def test_submission_rows_are_in_file_name_order(tmp_path):
-    bunch = load_dcase(SAMPLES, split="test", machine_types=["fan", "valve"], verbose=0)
+def test_submission_rows_are_in_file_name_order(tmp_path, dcase_samples):
+    bunch = load_dcase(dcase_samples, split="test", machine_types=["fan", "valve"], verbose=0)
     reversed_frame = bunch.frame.iloc[::-1].reset_index(drop=True)
     scores = np.arange(len(reversed_frame), dtype=float)
     paths = write_dcase_submission(tmp_path, reversed_frame, scores, decision=scores > 1)
@@ -349,8 +346,8 @@ def test_submission_rows_are_in_file_name_order(tmp_path):
     assert written["score"].tolist() == [expected[name] for name in written["file"]]
 
 
-def test_submission_bad_input(tmp_path):
-    frame = load_dcase(SAMPLES, split="test", machine_types="fan", verbose=0).frame
+def test_submission_bad_input(tmp_path, dcase_samples):
+    frame = load_dcase(dcase_samples, split="test", machine_types="fan", verbose=0).frame
     with pytest.raises(ValueError, match="anomaly_score has 3 values but frame has 2 rows"):
         write_dcase_submission(tmp_path, frame, [1.0, 2.0, 3.0], threshold=0)
     with pytest.raises(ValueError, match=r"Pass decision= \(1 for anomalous clips\) or threshold="):
@@ -361,7 +358,7 @@ def test_submission_bad_input(tmp_path):
         write_dcase_submission(tmp_path, frame, [1.0, 2.0], decision=[1, -1])
 
 
-def test_load_warns_about_nothing_on_clean_data():
+def test_load_warns_about_nothing_on_clean_data(dcase_samples):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        load_dcase(SAMPLES, verbose=0)
+        load_dcase(dcase_samples, verbose=0)

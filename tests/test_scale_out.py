@@ -21,7 +21,6 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -41,8 +40,6 @@ from skasd.embedding._training import (
     seeded_torch,
 )
 from skasd.metrics import make_dcase_scorer
-
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "dcase2023t2_dev_samples"
 
 # ---------------------------------------------------------------------------
 # joblib's dask backend on a loopback LocalCluster
@@ -87,14 +84,12 @@ def _calls_on_workers(client, records):
     return calls
 
 
-def test_load_dcase_reads_the_files_on_the_dask_workers(dask_client):
-    if not SAMPLES.is_dir():
-        pytest.skip(f"the DCASE sample clips are not at {SAMPLES}")
+def test_load_dcase_reads_the_files_on_the_dask_workers(dask_client, dcase_samples):
     from distributed import get_task_stream
 
-    expected = load_dcase(SAMPLES, n_jobs=-1, verbose=0)
+    expected = load_dcase(dcase_samples, n_jobs=-1, verbose=0)
     with get_task_stream(dask_client) as stream, joblib.parallel_backend("dask"):
-        got = load_dcase(SAMPLES, n_jobs=-1, verbose=0)
+        got = load_dcase(dcase_samples, n_jobs=-1, verbose=0)
 
     assert got.data.dtype == expected.data.dtype
     np.testing.assert_array_equal(got.data, expected.data)
