@@ -278,7 +278,9 @@ def markdown_section(results, load_before, load_after):
         "(targets: at most 1.0 x faiss's time, at least 5 x faster than LocalOutlierFactor, under 1.5 GB).",
         "",
         "**Where the time goes.** Fit and score are float32 matrix products of augmented vectors "
-        "followed by a k-smallest selection; the products are the cost (the last two rows: one "
+        "followed by a k-smallest selection, whose k products are then summed again in float64 "
+        "(so that a clip's score does not depend on the clips scored with it: BLAS's float32 sums "
+        "depend on the block's shape); the products are the cost (the last two rows: one "
         "full product, as numpy's BLAS and torch's CPU matmul run it; skasd uses numpy's on CPU). "
         "Before, each block of up to 256 MiB of distances was a fresh array, whose pages the kernel "
         "had to fault in and zero again at every block (blocks are above glibc's mmap threshold), "

@@ -64,12 +64,6 @@ _COSINE_ZERO_ROWS = (
 # Checks an estimator is known to fail, with the reason, as imbalanced-learn
 # lists them: {estimator class name: {check name: reason}}.
 _NOVELTY_DETECTOR_CHECKS = {"check_outliers_train": _NOVELTY_DETECTOR, "check_outliers_fit_predict": _NOVELTY_DETECTOR}
-_FLOAT32_RATIO = (
-    "distances are float32 matrix products, whose last bits depend on the batch's shape; the "
-    "ratio divides distances of about 1e-7 (clips scored against themselves) by densities of "
-    "about 1e-2, so batches differ by ~1e-6 > the check's atol=1e-7; chunked and unchunked "
-    "scores agree to float32 tolerance (property test in tests/test_scoring.py)"
-)
 # SMOTEKNNScorer and DADSKNNScorer: every check that fits, since the checks
 # pass no domain. tests/test_scoring_synthesis.py runs these checks with
 # domain supplied (test_estimator_checks_with_domain).
@@ -108,7 +102,7 @@ _NEEDS_DOMAIN_IN_FIT = dict.fromkeys(
 )
 EXPECTED_FAILED_CHECKS = {
     "KNNScorer": _NOVELTY_DETECTOR_CHECKS,
-    "LocalDensityKNNScorer": {**_NOVELTY_DETECTOR_CHECKS, "check_methods_subset_invariance": _FLOAT32_RATIO},
+    "LocalDensityKNNScorer": _NOVELTY_DETECTOR_CHECKS,
     "KMeansCosineScorer": {"check_estimators_dtypes": _COSINE_ZERO_ROWS},
     # These checks call predict / decision_function / score_samples with X
     # only. DomainStandardizedScorer standardises scores with the statistics

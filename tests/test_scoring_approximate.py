@@ -158,14 +158,11 @@ def test_without_faiss_the_error_says_how_to_install_it(monkeypatch):
 
 
 _NOVELTY_DETECTOR = "leave-one-out labels on purpose (see tests/test_common.py)"
-_FLOAT32_RATIO = "float32 ratios of ~1e-7 distances differ between batches by more than atol=1e-7 (see tests/test_common.py)"
 _COSINE_ZERO_ROWS = "the check draws all-zero rows, for which the cosine distance is undefined (see tests/test_common.py)"
 
 
 def _expected_failed_checks(estimator):
     failed = {"check_outliers_train": _NOVELTY_DETECTOR, "check_outliers_fit_predict": _NOVELTY_DETECTOR}
-    if isinstance(estimator, LocalDensityKNNScorer):
-        failed["check_methods_subset_invariance"] = _FLOAT32_RATIO
     if estimator.metric == "cosine":
         failed["check_estimators_dtypes"] = _COSINE_ZERO_ROWS
     return failed

@@ -15,7 +15,7 @@ the largest norm, and each query a 0, so that
     |[q, 0] - [-r, sqrt(M^2 - |r|^2)]|^2 = |q|^2 + M^2 + 2 <q, r>,
 
 increasing in ``<q, r>``. The candidates the graph returns are re-scored
-with exact float32 products (at least the best 8), so a returned value is
+with exact products (summed in float64; at least the best 8), so a returned value is
 always a true inner product, and an approximate k-smallest is never below
 the exact one.
 
@@ -143,7 +143,7 @@ class HNSWSmallest:
         k_graph = min(max(k + (exclude is not None), _MIN_CANDIDATES), len(self.graph_ids))
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(self.ef_search, k_graph)
-        exhaustive = self.references[self.exhaustive_ids]
+        exhaustive = self.references[self.exhaustive_ids].astype(np.float64)
         n_candidates = k_graph + len(self.exhaustive_ids)
         width = min(k, n_candidates)
         smallest = np.full((n_queries, k), np.inf, dtype=np.float32)
@@ -159,11 +159,15 @@ class HNSWSmallest:
             # Graph positions to reference ids (-1: not found), then the
             # exact products of the candidates.
             ids = np.where(found >= 0, self.graph_ids[np.maximum(found, 0)], -1)
-            products = np.einsum("ij,ikj->ik", queries[start:stop], self.references[np.maximum(ids, 0)])
+            # Summed in float64, so that a query's result does not depend on the
+            # other queries searched with it (see chunked_smallest).
+            products = np.einsum(
+                "ij,ikj->ik", queries[start:stop], self.references[np.maximum(ids, 0)], dtype=np.float64
+            )
             products[ids < 0] = np.inf
             if len(exhaustive):
                 ids = np.hstack([ids, np.broadcast_to(self.exhaustive_ids, (stop - start, len(self.exhaustive_ids)))])
-                products = np.hstack([products, queries[start:stop] @ exhaustive.T])
+                products = np.hstack([products, queries[start:stop].astype(np.float64) @ exhaustive.T])
             if exclude is not None:
                 products[ids == exclude[start:stop, np.newaxis]] = np.inf
             if width < n_candidates:

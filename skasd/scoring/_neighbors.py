@@ -37,6 +37,9 @@ _BLOCK_BYTES = 256 * 2**20
 # 1000 rows amortise), and a smaller block stays warmer in cache for the
 # k-smallest selection that reads it back.
 _MAX_CHUNK_ROWS = 1024
+# The nearest references' vectors are gathered to re-sum their products in
+# float64 in pieces of at most this many bytes.
+_GATHER_BYTES = 64 * 2**20
 
 # The training clips' leave-one-out scores that set offset_ are computed on at
 # most this many evenly spaced references: the percentile they give is as
@@ -108,7 +111,9 @@ def chunked_smallest(queries, references, k, *, chunk_size=None, device="cpu", e
 
     The product is computed in blocks of ``chunk_size`` query rows, so that
     memory stays at one block (``chunk_size x n_references`` float32) beside
-    the inputs.
+    the inputs. On CPU the block picks the k smallest entries, which are then
+    summed again in float64: a row's result does not depend on the other rows
+    computed with it (BLAS's float32 sums do).
 
     Parameters
     ----------
@@ -157,7 +162,13 @@ def chunked_smallest(queries, references, k, *, chunk_size=None, device="cpu", e
         return smallest
     # On CPU: every block is written by BLAS into one buffer, allocated once
     # (a fresh array per block would page-fault its memory in again each
-    # time), and reduced in place.
+    # time). BLAS sums the float32 products in an order that depends on the
+    # block's shape and on a row's place in it (OpenBLAS's Haswell kernels
+    # do), so a product moves in its last digits with the rows computed
+    # beside it, and the ratio score by up to 1e-4. The block only picks the
+    # k nearest references; their products are then summed again in float64,
+    # pair by pair, so that a clip's score does not depend on the clips
+    # scored with it (unless two references tie to float32 precision).
     references_t = np.ascontiguousarray(references.T)
     buffer = np.empty((chunk_size, n_references), dtype=np.float32)
     limits = threadpool_limits(limits=n_jobs, user_api="blas") if n_jobs is not None else None
@@ -168,11 +179,7 @@ def chunked_smallest(queries, references, k, *, chunk_size=None, device="cpu", e
             np.matmul(queries[start:stop], references_t, out=block)
             if exclude is not None:
                 block[np.arange(stop - start), exclude[start:stop]] = np.inf
-            if k == 1:
-                block.min(axis=1, out=smallest[start:stop, 0])
-            else:
-                block.partition(k - 1, axis=1)
-                smallest[start:stop] = np.sort(block[:, :k], axis=1)
+            smallest[start:stop] = _exact_products(queries[start:stop], references, _smallest_ids(block, k))
     finally:
         if limits is not None:
             limits.restore_original_limits()
@@ -182,6 +189,27 @@ def chunked_smallest(queries, references, k, *, chunk_size=None, device="cpu", e
 def _default_chunk_size(n_references):
     """Query rows per block: at most _MAX_CHUNK_ROWS, and a block of at most _BLOCK_BYTES."""
     return int(np.clip(_BLOCK_BYTES // (4 * max(n_references, 1)), 1, _MAX_CHUNK_ROWS))
+
+
+def _smallest_ids(block, k):
+    """The columns of the k smallest entries of each row of ``block``, unordered."""
+    if k == 1:
+        return block.argmin(axis=1)[:, np.newaxis]
+    if k >= block.shape[1]:
+        return np.broadcast_to(np.arange(block.shape[1]), block.shape)
+    return np.argpartition(block, k - 1, axis=1)[:, :k]
+
+
+def _exact_products(queries, references, ids):
+    """``queries[i] @ references[ids[i, j]]`` summed in float64, each row ascending, as float32."""
+    n_queries, k = ids.shape
+    products = np.empty((n_queries, k), dtype=np.float32)
+    rows = max(1, _GATHER_BYTES // (4 * k * queries.shape[1]))
+    for start in range(0, n_queries, rows):
+        stop = min(start + rows, n_queries)
+        exact = np.einsum("ij,ikj->ik", queries[start:stop], references[ids[start:stop]], dtype=np.float64)
+        products[start:stop] = np.sort(exact, axis=1)
+    return products
 
 
 def _smallest_per_row(block, k):
