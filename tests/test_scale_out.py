@@ -379,7 +379,7 @@ def test_accelerated_triplet_net_trains_like_the_plain_triplet_net(make_accelera
 
 
 _TWO_PROCESS_SCRIPT = """
-import json, sys
+import json, os, sys
 import numpy as np, torch
 from accelerate import Accelerator
 from skorch.callbacks import EarlyStopping
@@ -425,6 +425,9 @@ with open(f"{sys.argv[1]}/rank{accelerator.process_index}.json", "w") as f:
 # gloo's threads still running aborts ("terminate called without an active exception").
 accelerator.wait_for_everyone()
 torch.distributed.destroy_process_group()
+# With torch 2.15 one process in ten still aborted so while the interpreter shut down
+# (after the results above were written and closed): skip the shutdown.
+os._exit(0)
 """
 
 
