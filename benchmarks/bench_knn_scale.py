@@ -164,14 +164,14 @@ def run_index_choice(workdir):
 
     from skasd import LocalDensityKNNScorer
     from skasd.scoring._index import HNSWSmallest
-    from skasd.scoring._neighbors import _augment_queries
+    from skasd.scoring._distances import augment_queries
 
     defaults = LocalDensityKNNScorer()
     m, ef_construction, ef_search = defaults.hnsw_m, defaults.ef_construction, defaults.ef_search
     _, queries, _ = make_data()
     factors = np.load(Path(workdir) / f"{ROWS.index(EXACT)}_factors.npy")
     exact = np.load(Path(workdir) / f"{ROWS.index(EXACT)}_scores.npy")
-    query_factors = _augment_queries(queries / np.linalg.norm(queries, axis=1, keepdims=True), "cosine")
+    query_factors = augment_queries(queries / np.linalg.norm(queries, axis=1, keepdims=True), "cosine")
     results = {}
 
     start = time.perf_counter()

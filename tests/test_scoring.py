@@ -12,7 +12,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from skasd import KNNScorer, LocalDensityKNNScorer
 from skasd.metrics import dcase_scores, make_dcase_scorer
-from skasd.scoring._neighbors import chunked_smallest
+from skasd.scoring._distances import chunked_smallest
 
 
 def _distances(a, b, metric):

@@ -8,7 +8,7 @@ from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from ..scoring._neighbors import unit_rows
+from ..scoring._distances import unit_rows
 
 __all__ = ["kmeans_pseudo_labels"]
 

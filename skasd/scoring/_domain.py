@@ -17,7 +17,7 @@ from ._base import BaseScorer
 __all__ = ["DomainStandardizedScorer"]
 
 
-def _check_domain(domain, n_clips, name="domain"):
+def check_domain(domain, n_clips, name="domain"):
     """``domain`` as a 1-D object array of ``n_clips`` labels, or a clear error."""
     values = np.asarray(domain, dtype=object)
     if values.ndim != 1:
@@ -214,7 +214,7 @@ class DomainStandardizedScorer(MetaEstimatorMixin, BaseScorer):
         """
         validate_data(self, X, skip_check_array=True)
         n_clips = _num_samples(X)
-        groups = np.full(n_clips, "all", dtype=object) if domain is None else _check_domain(domain, n_clips)
+        groups = np.full(n_clips, "all", dtype=object) if domain is None else check_domain(domain, n_clips)
         if n_clips >= 2:  # (fewer: the wrapped estimator's own error is clearer)
             _check_group_sizes(groups, "the training clips")
         estimator = clone(self._get_estimator())
@@ -243,7 +243,7 @@ class DomainStandardizedScorer(MetaEstimatorMixin, BaseScorer):
                 "through metadata routing with set_predict_request(domain=True) / "
                 "set_decision_function_request(domain=True))."
             )
-        groups = _check_domain(domain, _num_samples(X))
+        groups = check_domain(domain, _num_samples(X))
         return _standardize_by_group(scores, groups, "X")
 
     def score_samples(self, X, domain=None):

@@ -11,8 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseScorer
-from ._domain import _check_domain
-from ._neighbors import unit_rows
+from ._distances import unit_rows
+from ._domain import check_domain
 
 __all__ = ["KMeansCosineScorer"]
 
@@ -205,7 +205,7 @@ class KMeansCosineScorer(BaseScorer):
         units = unit_rows(X, "X")
         if domain is None:
             return units, np.zeros(len(units), dtype=bool)
-        domain = _check_domain(domain, len(units))
+        domain = check_domain(domain, len(units))
         unknown = sorted(set(domain.tolist()) - set(_DOMAINS), key=str)
         if unknown:
             raise ValueError(f"domain must hold 'source' or 'target' for each clip; found {unknown}.")

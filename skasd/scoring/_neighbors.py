@@ -13,6 +13,7 @@ product with ``r(y) / D(y)``, and ``A(x, y) - D(y)`` the product with
 ``D(y)``. So plain, ratio and difference scores are all one chunked matrix
 product followed by a k-smallest selection, which is what BLAS (on CPU) and
 torch (on GPU) do fastest, and what any inner-product index can search.
+The products and the selection are in ``_distances.py``.
 """
 
 import math
@@ -23,29 +24,23 @@ import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
 
 from ..utils._torch import resolve_device
 from ._base import BaseScorer
+from ._distances import (
+    augment_queries,
+    augment_references,
+    chunked_smallest,
+    normalized_if_cosine,
+    self_smallest,
+)
 from ._index import MAX_HNSW_NEIGHBORS, HNSWSmallest, import_faiss
-
-# Rows of the query block are chosen so that one block of distances takes
-# at most this much memory (float32), unless chunk_size says otherwise...
-_BLOCK_BYTES = 256 * 2**20
-# ... and at most this many rows: BLAS is as fast on blocks of about 1000
-# query rows as on larger ones (it packs the references once per block, which
-# 1000 rows amortise), and a smaller block stays warmer in cache for the
-# k-smallest selection that reads it back.
-_MAX_CHUNK_ROWS = 1024
-# The nearest references' vectors are gathered to re-sum their products in
-# float64 in pieces of at most this many bytes.
-_GATHER_BYTES = 64 * 2**20
 
 # The training clips' leave-one-out scores that set offset_ are computed on at
 # most this many evenly spaced references: the percentile they give is as
 # good as the full set's, at a fraction of a second instead of another full
 # reference-by-reference pass.
-_MAX_OFFSET_REFERENCES = 2048
+MAX_OFFSET_REFERENCES = 2048
 
 _fit_context_skip_nested = _fit_context(prefer_skip_nested_validation=True)
 
@@ -60,241 +55,6 @@ _APPROXIMATE_DENSITIES = False
 # GWRP weights r^(k-1) below this are dropped: the dropped terms add up to
 # less than this / (1 - r) times the largest distance.
 _GWRP_MIN_WEIGHT = 1e-12
-
-
-def unit_rows(X, name, hint=""):
-    """Rows of ``X`` divided by their L2 norm; a ValueError naming zero rows."""
-    norms = np.linalg.norm(X, axis=1)
-    zero = np.flatnonzero(norms == 0)
-    if len(zero):
-        raise ValueError(
-            f"{name} has {len(zero)} zero vector(s) (rows {zero[:5].tolist()}): "
-            f"the cosine distance is undefined for them{hint}."
-        )
-    return X / norms[:, np.newaxis]
-
-
-def _normalized_if_cosine(X, metric, name):
-    if metric == "cosine":
-        return unit_rows(X, name, "; use metric='sqeuclidean' or 'mse'")
-    return X
-
-
-def _augment_queries(X, metric):
-    n_samples, n_features = X.shape
-    augmented = np.empty((n_samples, n_features + (1 if metric == "cosine" else 2)), dtype=np.float32)
-    augmented[:, :n_features] = X
-    if metric != "cosine":
-        augmented[:, n_features] = np.einsum("ij,ij->i", X, X)
-    augmented[:, -1] = 1.0
-    return augmented
-
-
-def _augment_references(Y, metric):
-    n_samples, n_features = Y.shape
-    if metric == "cosine":
-        augmented = np.empty((n_samples, n_features + 1), dtype=np.float32)
-        np.multiply(Y, -0.5, out=augmented[:, :n_features])
-        augmented[:, -1] = 0.5
-        return augmented
-    augmented = np.empty((n_samples, n_features + 2), dtype=np.float32)
-    np.multiply(Y, -2.0, out=augmented[:, :n_features])
-    augmented[:, n_features] = 1.0
-    augmented[:, -1] = np.einsum("ij,ij->i", Y, Y)
-    if metric == "mse":
-        augmented /= n_features
-    return augmented
-
-
-def chunked_smallest(queries, references, k, *, chunk_size=None, device="cpu", exclude=None, n_jobs=None):
-    """The ``k`` smallest entries of each row of ``queries @ references.T``, ascending.
-
-    The product is computed in blocks of ``chunk_size`` query rows, so that
-    memory stays at one block (``chunk_size x n_references`` float32) beside
-    the inputs. On CPU the block picks the k smallest entries, which are then
-    summed again in float64: a row's result does not depend on the other rows
-    computed with it (BLAS's float32 sums do).
-
-    Parameters
-    ----------
-    queries : ndarray of shape (n_queries, d), float32
-    references : ndarray of shape (n_references, d), float32
-    k : int
-        At most ``n_references`` (minus one with ``exclude``).
-    chunk_size : int, default=None
-        Query rows per block; None sizes blocks to about 256 MiB.
-    device : torch.device or str, default="cpu"
-        CPU: numpy's BLAS; another device: torch there.
-    exclude : ndarray of shape (n_queries,) of int, default=None
-        For each query, a reference column left out (a reference scored
-        against the others).
-    n_jobs : int, default=None
-        BLAS threads on CPU; None leaves BLAS's own setting.
-
-    Returns
-    -------
-    smallest : ndarray of shape (n_queries, k), float32
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> q = np.eye(2, dtype=np.float32)
-    >>> r = np.array([[1, 0], [2, 0], [0, 3]], dtype=np.float32)
-    >>> chunked_smallest(q, r, 2)
-    array([[0., 1.],
-           [0., 0.]], dtype=float32)
-    """
-    device = torch.device(device)
-    n_queries, n_references = len(queries), len(references)
-    if chunk_size is None:
-        chunk_size = _default_chunk_size(n_references)
-    chunk_size = max(1, min(chunk_size, n_queries))
-    smallest = np.empty((n_queries, k), dtype=np.float32)
-    if device.type != "cpu":
-        references_t = torch.from_numpy(np.ascontiguousarray(references.T)).to(device)
-        for start in range(0, n_queries, chunk_size):
-            stop = min(start + chunk_size, n_queries)
-            block = torch.from_numpy(queries[start:stop]).to(device) @ references_t
-            if exclude is not None:
-                rows = torch.arange(stop - start, device=device)
-                block[rows, torch.from_numpy(exclude[start:stop]).to(device)] = torch.inf
-            smallest[start:stop] = torch.topk(block, k, dim=1, largest=False, sorted=True).values.cpu().numpy()
-        return smallest
-    # On CPU: every block is written by BLAS into one buffer, allocated once
-    # (a fresh array per block would page-fault its memory in again each
-    # time). BLAS sums the float32 products in an order that depends on the
-    # block's shape and on a row's place in it (OpenBLAS's Haswell kernels
-    # do), so a product moves in its last digits with the rows computed
-    # beside it, and the ratio score by up to 1e-4. The block only picks the
-    # k nearest references; their products are then summed again in float64,
-    # pair by pair, so that a clip's score does not depend on the clips
-    # scored with it (unless two references tie to float32 precision).
-    references_t = np.ascontiguousarray(references.T)
-    buffer = np.empty((chunk_size, n_references), dtype=np.float32)
-    limits = threadpool_limits(limits=n_jobs, user_api="blas") if n_jobs is not None else None
-    try:
-        for start in range(0, n_queries, chunk_size):
-            stop = min(start + chunk_size, n_queries)
-            block = buffer[: stop - start]
-            np.matmul(queries[start:stop], references_t, out=block)
-            if exclude is not None:
-                block[np.arange(stop - start), exclude[start:stop]] = np.inf
-            smallest[start:stop] = _exact_products(queries[start:stop], references, _smallest_ids(block, k))
-    finally:
-        if limits is not None:
-            limits.restore_original_limits()
-    return smallest
-
-
-def _default_chunk_size(n_references):
-    """Query rows per block: at most _MAX_CHUNK_ROWS, and a block of at most _BLOCK_BYTES."""
-    return int(np.clip(_BLOCK_BYTES // (4 * max(n_references, 1)), 1, _MAX_CHUNK_ROWS))
-
-
-def _smallest_ids(block, k):
-    """The columns of the k smallest entries of each row of ``block``, unordered."""
-    if k == 1:
-        return block.argmin(axis=1)[:, np.newaxis]
-    if k >= block.shape[1]:
-        return np.broadcast_to(np.arange(block.shape[1]), block.shape)
-    return np.argpartition(block, k - 1, axis=1)[:, :k]
-
-
-def _exact_products(queries, references, ids):
-    """``queries[i] @ references[ids[i, j]]`` summed in float64, each row ascending, as float32."""
-    n_queries, k = ids.shape
-    products = np.empty((n_queries, k), dtype=np.float32)
-    rows = max(1, _GATHER_BYTES // (4 * k * queries.shape[1]))
-    for start in range(0, n_queries, rows):
-        stop = min(start + rows, n_queries)
-        exact = np.einsum("ij,ikj->ik", queries[start:stop], references[ids[start:stop]], dtype=np.float64)
-        products[start:stop] = np.sort(exact, axis=1)
-    return products
-
-
-def _smallest_per_row(block, k):
-    """The (at most) k smallest entries of each row of ``block``, unsorted; may reorder ``block``."""
-    if k == 1:
-        return block.min(axis=1, keepdims=True)
-    if k >= block.shape[1]:
-        return block
-    block.partition(k - 1, axis=1)
-    return block[:, :k]
-
-
-def _merge_smallest(best, candidates):
-    """Keep in ``best`` (rows sorted ascending) the k smallest of ``best`` and ``candidates``, row by row."""
-    if best.shape[1] == 1:
-        np.minimum(best, candidates.min(axis=1, keepdims=True), out=best)
-        return
-    merged = np.concatenate([best, candidates], axis=1)
-    best[:] = np.sort(_smallest_per_row(merged, best.shape[1]), axis=1)
-
-
-def self_smallest(queries, references, k, *, chunk_size=None, n_jobs=None):
-    """The ``k`` smallest off-diagonal entries of each row of a symmetric ``queries @ references.T``.
-
-    For the augmented vectors of one set of points, ``<q(x_i), r(x_j)> =
-    A(x_i, x_j) = <q(x_j), r(x_i)>``: each block of ``chunk_size`` rows is
-    multiplied only by the columns from its own first row on, and the block
-    is reduced along its rows and along its columns. Half the products of
-    ``chunked_smallest(queries, references, k, exclude=np.arange(n))`` give
-    its result (up to float32 rounding), on CPU.
-
-    Parameters
-    ----------
-    queries, references : ndarray of shape (n, d), float32
-    k : int
-        At most ``n - 1``.
-    chunk_size : int, default=None
-        Rows per block; None as in :func:`chunked_smallest`.
-    n_jobs : int, default=None
-        BLAS threads; None leaves BLAS's own setting.
-
-    Returns
-    -------
-    smallest : ndarray of shape (n, k), float32, each row ascending
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> x = np.array([[0.0], [1.0], [3.0]], dtype=np.float32)
-    >>> q = np.hstack([x, x**2, np.ones_like(x)])         # squared distances
-    >>> r = np.hstack([-2 * x, np.ones_like(x), x**2])
-    >>> self_smallest(q, r, 2)
-    array([[1., 9.],
-           [1., 4.],
-           [4., 9.]], dtype=float32)
-    """
-    n = len(queries)
-    if chunk_size is None:
-        chunk_size = _default_chunk_size(n)
-    chunk_size = max(1, min(chunk_size, n))
-    references_t = np.ascontiguousarray(references.T)
-    buffer = np.empty(chunk_size * n, dtype=np.float32)
-    best = np.full((n, k), np.inf, dtype=np.float32)
-    limits = threadpool_limits(limits=n_jobs, user_api="blas") if n_jobs is not None else None
-    try:
-        for start in range(0, n, chunk_size):
-            stop = min(start + chunk_size, n)
-            rows = stop - start
-            # Rows start:stop against columns start:n, one C-contiguous block.
-            block = buffer[: rows * (n - start)].reshape(rows, n - start)
-            np.matmul(queries[start:stop], references_t[:, start:], out=block)
-            block[np.arange(rows), np.arange(rows)] = np.inf
-            if stop < n:
-                # Columns stop:n: these rows are their neighbours from below.
-                later = block[:, rows:]
-                if k == 1:
-                    candidates = later.min(axis=0)[:, np.newaxis]
-                else:
-                    candidates = np.partition(later, min(k, rows) - 1, axis=0)[:k].T
-                _merge_smallest(best[stop:], candidates)
-            _merge_smallest(best[start:stop], _smallest_per_row(block, k))
-    finally:
-        if limits is not None:
-            limits.restore_original_limits()
-    return best
 
 
 class _NeighborScorer(BaseScorer):
@@ -334,7 +94,7 @@ class _NeighborScorer(BaseScorer):
 
     def _prepare(self, X, *, reset):
         X = validate_data(self, X, reset=reset, dtype=np.float32, ensure_min_samples=1)
-        return _normalized_if_cosine(X, self.metric, "X")
+        return normalized_if_cosine(X, self.metric, "X")
 
     def _fit_references(self, X):
         """Store the references and their densities; set offset_."""
@@ -358,9 +118,9 @@ class _NeighborScorer(BaseScorer):
         self.reference_factors_ = self._normalized_reference_factors(X)
         self._index = self._build_index(self.reference_factors_)
         self.n_references_ = len(X)
-        # Leave-one-out scores of (at most _MAX_OFFSET_REFERENCES) training clips.
-        rows = np.unique(np.linspace(0, len(X) - 1, min(len(X), _MAX_OFFSET_REFERENCES)).round().astype(int))
-        training_scores = self._scores(_augment_queries(X[rows], self.metric), exclude=rows)
+        # Leave-one-out scores of (at most MAX_OFFSET_REFERENCES) training clips.
+        rows = np.unique(np.linspace(0, len(X) - 1, min(len(X), MAX_OFFSET_REFERENCES)).round().astype(int))
+        training_scores = self._scores(augment_queries(X[rows], self.metric), exclude=rows)
         self._set_offset(training_scores)
         return self
 
@@ -368,7 +128,7 @@ class _NeighborScorer(BaseScorer):
         return None
 
     def _normalized_reference_factors(self, X):
-        factors = _augment_references(X, self.metric)
+        factors = augment_references(X, self.metric)
         normalization = self._normalization()
         if normalization == "ratio":
             factors /= self.density_[:, np.newaxis]
@@ -463,7 +223,7 @@ class _NeighborScorer(BaseScorer):
         X = self._prepare(X, reset=False)
         if self.metric != "cosine":
             X = X - self.center_
-        scores = -self._scores(_augment_queries(X, self.metric), exclude=np.arange(len(X)))
+        scores = -self._scores(augment_queries(X, self.metric), exclude=np.arange(len(X)))
         return np.where(scores - self.offset_ < 0, -1, 1)
 
     def score_samples(self, X):
@@ -484,7 +244,7 @@ class _NeighborScorer(BaseScorer):
         X = self._prepare(X, reset=False)
         if self.metric != "cosine":
             X = X - self.center_
-        return -self._scores(_augment_queries(X, self.metric))
+        return -self._scores(augment_queries(X, self.metric))
 
 
 class KNNScorer(_NeighborScorer):
@@ -853,7 +613,7 @@ class LocalDensityKNNScorer(_NeighborScorer):
             weights = np.ones(self.density_neighbors)
         else:
             weights = self._gwrp_weights(len(X))
-        queries, references, k = _augment_queries(X, self.metric), _augment_references(X, self.metric), len(weights)
+        queries, references, k = augment_queries(X, self.metric), augment_references(X, self.metric), len(weights)
         if self.algorithm == "hnsw" and _APPROXIMATE_DENSITIES:
             nearest = self._smallest(queries, references, k, exclude=np.arange(len(X)))
         elif self.device_.type == "cpu":

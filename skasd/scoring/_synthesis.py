@@ -23,13 +23,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseScorer
-from ._neighbors import (
-    _MAX_OFFSET_REFERENCES,
-    KNNScorer,
-    LocalDensityKNNScorer,
-    _augment_queries,
-    _normalized_if_cosine,
-)
+from ._distances import augment_queries, normalized_if_cosine
+from ._neighbors import MAX_OFFSET_REFERENCES, KNNScorer, LocalDensityKNNScorer
 
 __all__ = ["DADSKNNScorer", "SMOTEKNNScorer"]
 
@@ -202,7 +197,7 @@ class _SyntheticReferenceScorer(BaseScorer):
         # Cosine: interpolate between unit vectors, so that a synthetic
         # reference's direction does not depend on the lengths of the clips
         # it comes from, which the metric ignores (and zero rows get a clear error).
-        X = _normalized_if_cosine(X, self.metric, "X")
+        X = normalized_if_cosine(X, self.metric, "X")
         random_state = check_random_state(self.random_state)
         synthetic, sources, coefficients = self._synthesize(X, is_target, random_state)
         self.synthetic_sources_, self.synthetic_coefficients_ = sources, coefficients
@@ -213,19 +208,19 @@ class _SyntheticReferenceScorer(BaseScorer):
         self.n_synthetic_ = len(synthetic)
         self.scorer_ = self._fit_scorer(self.references_, len(X))
         # offset_: leave-one-out scores of the real training clips (an evenly
-        # spaced subsample of at most _MAX_OFFSET_REFERENCES of them) against
+        # spaced subsample of at most MAX_OFFSET_REFERENCES of them) against
         # all other references, synthetic ones included.
-        rows = np.unique(np.linspace(0, len(X) - 1, min(len(X), _MAX_OFFSET_REFERENCES)).round().astype(int))
+        rows = np.unique(np.linspace(0, len(X) - 1, min(len(X), MAX_OFFSET_REFERENCES)).round().astype(int))
         self._set_offset(self._leave_one_out_scores(rows))
         return self
 
     def _leave_one_out_scores(self, rows):
         """Anomaly scores of ``references_[rows]`` against all other references."""
         scorer = self.scorer_
-        X = _normalized_if_cosine(self.references_[rows], self.metric, "X")
+        X = normalized_if_cosine(self.references_[rows], self.metric, "X")
         if self.metric != "cosine":
             X = X - scorer.center_
-        return scorer._scores(_augment_queries(X, self.metric), exclude=rows)
+        return scorer._scores(augment_queries(X, self.metric), exclude=rows)
 
     def score_samples(self, X):
         """Opposite of the anomaly score: higher for more normal clips.
