@@ -14,7 +14,7 @@ from .features import DFTSpectrum, LogMelSpectrogram, LogMelStatistics, STFTSpec
 from .pseudo_labels import PseudoLabelIterator, WardPseudoAttributes
 from .scoring import *  # noqa: F403  (every scorer is importable from the top level)
 
-__version__ = "0.1.0.dev0"
+from ._version import __version__  # noqa: F401  (skasd.__version__)
 
 __all__ = [
     "ACPEnsemble",

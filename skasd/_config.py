@@ -55,14 +55,19 @@ class ConfigError(ValueError):
 
 
 def estimator_names():
-    """``{name: class}`` of the estimators a configuration may name without a dotted path."""
-    import skasd
+    """``{name: class}`` of the estimators a configuration may name without a dotted path.
 
-    from . import pipelines
+    Every estimator the subpackages export (those of ``skasd``'s top level,
+    and ``WardDAPEmbedder``).
+    """
+    from . import embedding, ensemble, features, pseudo_labels, scoring
 
-    names = {name: getattr(skasd, name) for name in skasd.__all__}
-    names.update({name: getattr(pipelines, name) for name in pipelines.CONFIG_ESTIMATORS})
-    return dict(sorted(names.items()))
+    return dict(sorted(
+        (name, obj)
+        for module in (features, scoring, embedding, pseudo_labels, ensemble)
+        for name, obj in ((name, getattr(module, name)) for name in module.__all__)
+        if inspect.isclass(obj) and issubclass(obj, BaseEstimator)
+    ))
 
 
 def _resolve(name, where):

@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import _version
+
 #: Version of the model file layout written by ``--save``.
 MODEL_FORMAT = 1
 #: The demo's pipelines: the strong default first, then the two baselines.
@@ -497,11 +499,9 @@ def save_models(path, models, *, sample_rate, n_samples, pipeline, config, thres
     import joblib
     import sklearn
 
-    import skasd
-
-    header = {"magic": _MODEL_MAGIC, "format": MODEL_FORMAT, "skasd_version": skasd.__version__}
+    header = {"magic": _MODEL_MAGIC, "format": MODEL_FORMAT, "skasd_version": _version.__version__}
     payload = {
-        "skasd_version": skasd.__version__,
+        "skasd_version": _version.__version__,
         "format": MODEL_FORMAT,
         "models": models,
         "sample_rate": int(sample_rate),
@@ -526,8 +526,6 @@ def load_models(path):
     """
     import joblib
 
-    import skasd
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {str(path)!r} does not exist.")
@@ -539,10 +537,10 @@ def load_models(path):
         if not isinstance(header, dict) or header.get("magic") != _MODEL_MAGIC:
             raise ValueError(f"{str(path)!r} is not a skasd model file (write one with skasd evaluate --save).")
         version, file_format = header.get("skasd_version"), header.get("format")
-        if file_format != MODEL_FORMAT or version != skasd.__version__:
+        if file_format != MODEL_FORMAT or version != _version.__version__:
             raise ValueError(
                 f"model file {str(path)!r} was saved by skasd {version} (model format {file_format}); this is "
-                f"skasd {skasd.__version__} (model format {MODEL_FORMAT}): refit it with this version "
+                f"skasd {_version.__version__} (model format {MODEL_FORMAT}): refit it with this version "
                 "(skasd evaluate ... --save)."
             )
         try:
@@ -611,7 +609,7 @@ def _model_key(path, models, machine, section):
 
 def run_score(args):
     """``skasd score``: print file, anomaly score and decision (1 anomalous) per file; returns the frame."""
-    from .datasets._dcase import _read_clip
+    from .datasets._dcase import read_clip
     from .pipelines import score_models
 
     saved = load_models(args.model)
@@ -621,7 +619,7 @@ def run_score(args):
     keys = [_model_key(path, models, args.machine, args.section) for path in files]
     X = np.zeros((len(files), n_samples), dtype=np.float32)
     for row, path in enumerate(files):
-        clip = _read_clip(path, 0, sample_rate)
+        clip = read_clip(path, 0, sample_rate)
         X[row, : min(len(clip), n_samples)] = clip[:n_samples]
     frame = pd.DataFrame({"file": files, "machine": [k[0] for k in keys], "section": [k[1] for k in keys]})
     log = (lambda message: print(message, file=sys.stderr, flush=True)) if args.verbose else None

@@ -12,6 +12,8 @@ import pandas as pd
 from scipy.stats import hmean
 from sklearn.metrics import auc, make_scorer, roc_auc_score, roc_curve
 
+from .utils._validation import check_labels_and_scores
+
 __all__ = [
     "DEFINITIONS",
     "dcase_scores",
@@ -28,30 +30,6 @@ DOMAINS = ("source", "target")
 # The official evaluator clips every value at machine epsilon before the
 # harmonic mean, so that one AUC of 0 does not make the score 0 or undefined.
 _EPSILON = sys.float_info.epsilon
-
-
-def _check_labels_and_scores(y_true, anomaly_score):
-    y_true = np.asarray(y_true).ravel()
-    anomaly_score = np.asarray(anomaly_score, dtype=np.float64).ravel()
-    if len(y_true) != len(anomaly_score):
-        raise ValueError(
-            f"y_true has {len(y_true)} values but anomaly_score has {len(anomaly_score)}."
-        )
-    if not np.all(np.isfinite(anomaly_score)):
-        raise ValueError("anomaly_score contains NaN or infinite values.")
-    if y_true.dtype == bool:
-        y_true = y_true.astype(np.int8)
-    if not np.isin(y_true, (0, 1)).all():
-        found = sorted(set(np.unique(y_true).tolist()) - {0, 1})
-        raise ValueError(f"y_true must hold 1 (anomalous) and 0 (normal) only; found {found}.")
-    y_true = y_true.astype(np.int8)
-    if len(np.unique(y_true)) < 2:
-        present = "anomalous" if len(y_true) and y_true[0] == 1 else "normal"
-        raise ValueError(
-            f"Only one class present in y_true (all {len(y_true)} clips {present}): "
-            "AUC needs normal and anomalous clips."
-        )
-    return y_true, anomaly_score
 
 
 def partial_auc(y_true, anomaly_score, *, max_fpr=0.1, standardized=True):
@@ -90,7 +68,7 @@ def partial_auc(y_true, anomaly_score, *, max_fpr=0.1, standardized=True):
     """
     if not 0 < max_fpr <= 1:
         raise ValueError(f"max_fpr must be in (0, 1], got {max_fpr!r}.")
-    y_true, anomaly_score = _check_labels_and_scores(y_true, anomaly_score)
+    y_true, anomaly_score = check_labels_and_scores(y_true, anomaly_score)
     fpr, tpr, _ = roc_curve(y_true, anomaly_score, drop_intermediate=False)
     # Keep the curve up to max_fpr: every point with fpr <= max_fpr (the
     # highest tpr among points at exactly max_fpr included), then the
@@ -249,7 +227,7 @@ def dcase_scores(
     0.8129
     """
     definition = _definition(definition)
-    y_true, anomaly_score = _check_labels_and_scores(y_true, anomaly_score)
+    y_true, anomaly_score = check_labels_and_scores(y_true, anomaly_score)
     n_clips = len(y_true)
     if definition != "2020":
         if domain is None:

@@ -27,7 +27,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from .metrics import DOMAINS, _check_labels_and_scores, partial_auc
+from .metrics import DOMAINS, partial_auc
+from .utils._validation import check_labels_and_scores
 
 __all__ = [
     "plot_acp_history",
@@ -148,7 +149,7 @@ def plot_roc(y_true, anomaly_score, domain, *, max_fpr=0.1, title=None):
     """
     if not isinstance(max_fpr, Real) or not 0 < max_fpr <= 1:
         raise ValueError(f"max_fpr must be in (0, 1], got {max_fpr!r}.")
-    y_true, scores = _check_labels_and_scores(y_true, anomaly_score)
+    y_true, scores = check_labels_and_scores(y_true, anomaly_score)
     if len(scores) == 0:
         raise ValueError("anomaly_score is empty: nothing to plot.")
     domain = _check_domain(domain, len(scores))

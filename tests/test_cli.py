@@ -443,7 +443,7 @@ def test_an_output_folder_that_is_not_writable(machines, tmp_path, capsys):
 
 def test_a_model_file_from_an_incompatible_version(tmp_path, capsys, monkeypatch):
     model = tmp_path / "old.skasd"
-    monkeypatch.setattr(skasd, "__version__", "0.0.1")
+    monkeypatch.setattr(skasd._version, "__version__", "0.0.1")
     save_models(model, {}, sample_rate=16000, n_samples=16000, pipeline="logmel-knn", config={}, thresholds={})
     monkeypatch.undo()
     message = error_of(capsys, "score", "--model", model, EXAMPLE_CONFIG)

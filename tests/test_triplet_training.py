@@ -7,11 +7,9 @@ import torch
 from skasd.datasets import make_machine_sounds
 from skasd.embedding import SubspaceLoss
 from skasd.embedding._multibranch import MultiBranchNet
-from skasd.embedding._training import (
-    TripletAuxiliaryNet,
-    draw_other_machine,
-    seeded_torch,
-)
+from skasd.embedding._training import seeded_torch
+from skasd.embedding._triplet import draw_other_machine
+from skasd.embedding._triplet_net import TripletAuxiliaryNet
 
 
 def test_partners_are_of_another_machine_type_and_cover_them_all():

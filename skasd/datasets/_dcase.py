@@ -188,7 +188,7 @@ def _audio_info(path):
     return info
 
 
-def _read_clip(path, channel, sample_rate):
+def read_clip(path, channel, sample_rate):
     """Read one channel of one file as float32, resampled to ``sample_rate``."""
     info = _audio_info(path)
     if channel >= info.channels:
@@ -342,7 +342,7 @@ def load_dcase(
     # Decoding releases the GIL: threads avoid starting processes that each
     # import the whole stack; a joblib backend context (dask, ray) overrides this.
     clips = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
-        delayed(_read_clip)(record["path"], channel, sample_rate) for record in records
+        delayed(read_clip)(record["path"], channel, sample_rate) for record in records
     )
     clips = list(tqdm(clips, total=len(records), desc="Reading audio", unit="file", disable=not verbose))
     n_samples = max(len(clip) for clip in clips) if duration is None else round(duration * sample_rate)

@@ -42,7 +42,8 @@ See ``docs/gpu.md``.
 
 from skorch.hf import AccelerateMixin
 
-from ._training import AuxiliaryClassifierNet, TripletAuxiliaryNet
+from ._training import AuxiliaryClassifierNet
+from ._triplet_net import TripletAuxiliaryNet
 
 __all__ = [
     "AcceleratedAuxiliaryClassifierNet",
@@ -152,10 +153,10 @@ class AcceleratedAuxiliaryClassifierNet(_SkasdAccelerateMixin, AuxiliaryClassifi
 
 
 class AcceleratedTripletAuxiliaryNet(_SkasdAccelerateMixin, TripletAuxiliaryNet):
-    """:class:`~skasd.embedding._training.TripletAuxiliaryNet` trained through accelerate.
+    """:class:`~skasd.embedding._triplet_net.TripletAuxiliaryNet` trained through accelerate.
 
     Parameters are those of
-    :class:`~skasd.embedding._training.TripletAuxiliaryNet` plus
+    :class:`~skasd.embedding._triplet_net.TripletAuxiliaryNet` plus
     ``accelerator``, ``device=None`` and ``unwrap_after_train`` as in
     :class:`AcceleratedAuxiliaryClassifierNet`. The positives and negatives
     are drawn outside autocast, in full precision; under several processes
@@ -178,7 +179,7 @@ def accelerated_net_class(net_class):
     ----------
     net_class : type
         :class:`~skasd.embedding._training.AuxiliaryClassifierNet` or
-        :class:`~skasd.embedding._training.TripletAuxiliaryNet` (an
+        :class:`~skasd.embedding._triplet_net.TripletAuxiliaryNet` (an
         already accelerated class is returned as it is).
 
     Returns
@@ -193,7 +194,7 @@ def accelerated_net_class(net_class):
 
     Examples
     --------
-    >>> from skasd.embedding._training import TripletAuxiliaryNet
+    >>> from skasd.embedding._triplet_net import TripletAuxiliaryNet
     >>> from skasd.embedding._accelerate import accelerated_net_class
     >>> accelerated_net_class(TripletAuxiliaryNet).__name__
     'AcceleratedTripletAuxiliaryNet'

@@ -13,22 +13,23 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from ..utils._torch import resolve_device, transform_with_trained_module
+from ._blocks import ResidualBlock2d
 from ._losses import AdaProj, ArcFace, SubClusterAdaCos, SubspaceLoss
 from ._training import (
-    SINGLE_MACHINE_TYPE,
     AuxiliaryClassifierNet,
-    TripletAuxiliaryNet,
     check_class_labels,
+    draw_seed,
+    make_training_net,
     seeded_torch,
-    training_callbacks,
     validation_split,
 )
+from ._triplet import SINGLE_MACHINE_TYPE
+from ._triplet_net import TripletAuxiliaryNet
 
 _STFT_BRANCH = re.compile(r"stft_(\d+(?:\.\d+)?)ms")
 # Floor of the magnitudes before the log, far below any audible level.
@@ -57,28 +58,6 @@ def parse_branch(branch):
 
 def _window_samples(window_ms, sample_rate):
     return max(2, round(window_ms * sample_rate / 1000))
-
-
-class _ResidualBlock2d(nn.Module):
-    """Two 3x3 convolutions with batch norm and a shortcut (ResNet's basic block)."""
-
-    def __init__(self, in_channels, out_channels, stride):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels),
-        )
-        self.shortcut = (
-            nn.Identity()
-            if stride == 1 and in_channels == out_channels
-            else nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels))
-        )
-
-    def forward(self, x):
-        return torch.relu(self.body(x) + self.shortcut(x))
 
 
 def _embedding_head(n_inputs, embedding_dim):
@@ -116,7 +95,7 @@ class SpectrogramBranch(nn.Module):
             nn.MaxPool2d(3, stride=2, padding=1),
         ]
         for index, (c_in, c_out) in enumerate(zip((channels[0], *channels[:-1]), channels, strict=True)):
-            layers.append(_ResidualBlock2d(c_in, c_out, stride=1 if index == 0 else 2))
+            layers.append(ResidualBlock2d(c_in, c_out, stride=1 if index == 0 else 2))
         self.cnn = nn.Sequential(*layers)
         self.n_frequency_bands = n_frequency_bands
         self.head = _embedding_head(channels[-1] * n_frequency_bands, embedding_dim)
@@ -481,7 +460,7 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.classes_ = encoder.classes_
         targets = encoder.transform(y).astype(np.int64)
         device = resolve_device(self.device) if self.accelerator is None else self.accelerator.device
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed = draw_seed(self.random_state)
         n_train = X.shape[0] if not self.early_stopping else int(X.shape[0] * (1 - self.validation_fraction))
         net_class, triplet_params = AuxiliaryClassifierNet, {}
         if self.triplet:
@@ -494,31 +473,23 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             net_class = accelerated_net_class(net_class)
             # The accelerator places the module and every batch on its own device.
             placement = {"accelerator": self.accelerator, "device": None}
-        self.net_ = net_class(
+        self.net_ = make_training_net(
+            net_class,
             MultiBranchNet,
             self._criterion(len(self.classes_), seed),
+            estimator=self,
+            # A last batch of one clip would break batch normalisation: drop the remainder.
+            batch_size=max(2, min(self.batch_size, n_train)),
+            train_split=validation_split(self.early_stopping, self.validation_fraction, seed),
+            early_stopping=self.early_stopping,
+            n_iter_no_change=self.n_iter_no_change,
+            checkpoint_dir=self.checkpoint_dir,
             module__branches=tuple(self.branches),
             module__sample_rate=self.sample_rate,
             module__channels=tuple(self.channels),
             module__embedding_dim=self.embedding_dim,
             n_classes=len(self.classes_),
             mixup_probability=self.mixup_probability,
-            optimizer=torch.optim.AdamW,
-            optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            # A last batch of one clip would break batch normalisation: drop the remainder.
-            batch_size=max(2, min(self.batch_size, n_train)),
-            iterator_train__shuffle=True,
-            iterator_train__drop_last=True,
-            max_epochs=self.max_epochs,
-            train_split=validation_split(self.early_stopping, self.validation_fraction, seed),
-            callbacks=training_callbacks(
-                verbose=self.verbose,
-                early_stopping=self.early_stopping,
-                n_iter_no_change=self.n_iter_no_change,
-                checkpoint_dir=self.checkpoint_dir,
-            ),
-            verbose=int(self.verbose > 0),
             **placement,
             **triplet_params,
         )

@@ -12,8 +12,6 @@ import copy
 import io
 import os
 import warnings
-import zipfile
-from collections.abc import Mapping
 from numbers import Integral
 from pathlib import Path
 from typing import ClassVar
@@ -29,6 +27,7 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils._checkpoints import load_into, load_state_dict
 from ..utils._torch import resolve_device, transform_in_batches
 from ._pooling import POOLINGS, FramePooling
 
@@ -111,7 +110,7 @@ class _EmbeddingHead:
         return self.pooling(output).float()
 
 
-class _FrozenEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class FrozenEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Validation, batching, device, pooling and pickling shared by the frozen embedders.
 
     Subclasses declare their own parameters and implement ``_build_module``
@@ -252,7 +251,7 @@ class _FrozenEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return tags
 
 
-_FROZEN_PARAMETERS_DOC = """\
+FROZEN_PARAMETERS_DOC = """\
     pooling : {"mean", "max", "meanmax"}, default="mean"
         How frame-level outputs (batch, n_frames, dim) become one vector per
         clip (:class:`~skasd.embedding.FramePooling`): the mean over frames,
@@ -284,7 +283,7 @@ _FROZEN_PARAMETERS_DOC = """\
         Show a progress bar over batches when > 0.
 """
 
-_FROZEN_ATTRIBUTES_DOC = """\
+FROZEN_ATTRIBUTES_DOC = """\
     module_ : torch.nn.Module
         The model, on the CPU, in evaluation mode.
 
@@ -315,99 +314,7 @@ def _load_torchscript(path):
             ) from exc
 
 
-def _is_torchscript_archive(path):
-    """Whether ``path`` is a zip archive with the ``constants.pkl`` of ``torch.jit.save``."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(
-            name.rsplit("/", 1)[-1] == "constants.pkl" for name in archive.namelist()
-        )
-
-
-def _load_state_dict(path, key):
-    if _is_torchscript_archive(path):
-        raise ValueError(
-            f"checkpoint={str(path)!r} is a TorchScript file, not a state dict: pass it without "
-            "module and module_factory to use the model it holds."
-        )
-    try:
-        loaded = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(
-            f"checkpoint={str(path)!r} could not be loaded as a state dict with "
-            f"torch.load(weights_only=True): {exc}"
-        ) from exc
-    if key is not None:
-        if not isinstance(loaded, Mapping) or key not in loaded:
-            found = (
-                sorted(map(str, loaded))
-                if isinstance(loaded, Mapping)
-                else type(loaded).__name__
-            )
-            raise ValueError(
-                f"checkpoint_key={key!r} is not in checkpoint={str(path)!r} (found: {found})."
-            )
-        loaded = loaded[key]
-    if not isinstance(loaded, Mapping) or not all(
-        isinstance(v, torch.Tensor) for v in loaded.values()
-    ):
-        hint = (
-            f" Its top-level keys are {sorted(map(str, loaded))[:10]}: name the one holding the "
-            "state dict with checkpoint_key (e.g. 'model' or 'state_dict')."
-            if isinstance(loaded, Mapping)
-            else ""
-        )
-        raise ValueError(
-            f"checkpoint={str(path)!r} does not hold a state dict (a mapping from names to "
-            f"tensors){'' if key is None else f' under checkpoint_key={key!r}'}.{hint}"
-        )
-    return loaded
-
-
-def _describe_keys(keys, limit=10):
-    keys = sorted(keys)
-    shown = ", ".join(repr(k) for k in keys[:limit])
-    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
-
-
-def _load_into(module, state_dict, path):
-    """``module.load_state_dict(state_dict, strict=True)`` with an error naming the keys."""
-    expected = module.state_dict()
-    missing = expected.keys() - state_dict.keys()
-    unexpected = state_dict.keys() - expected.keys()
-    mismatched = [
-        f"{name!r}: {tuple(state_dict[name].shape)} in the file, {tuple(expected[name].shape)} in the module"
-        for name in sorted(expected.keys() & state_dict.keys())
-        if state_dict[name].shape != expected[name].shape
-    ]
-    if missing or unexpected or mismatched:
-        problems = []
-        if missing:
-            problems.append(
-                f"missing keys (in the module, not in the file): {_describe_keys(missing)}"
-            )
-        if unexpected:
-            problems.append(
-                f"unexpected keys (in the file, not in the module): {_describe_keys(unexpected)}"
-            )
-        if mismatched:
-            problems.append("shape mismatches: " + "; ".join(mismatched[:10]))
-        raise ValueError(
-            f"checkpoint={str(path)!r} does not match the module's state dict: "
-            + "; ".join(problems)
-            + "."
-        )
-    try:
-        module.load_state_dict(state_dict, strict=True)
-    except RuntimeError as exc:  # e.g. a dtype the parameter cannot take
-        raise ValueError(
-            f"checkpoint={str(path)!r} does not load into the module: {exc}"
-        ) from exc
-    return module
-
-
-class TorchModuleEmbedder(_FrozenEmbedder):
+class TorchModuleEmbedder(FrozenEmbedder):
     __doc__ = f"""Embed clips with any frozen torch model: yours, or one loaded from local disk.
 
     How to use BEATs, EAT, a model trained elsewhere or any other
@@ -470,10 +377,10 @@ class TorchModuleEmbedder(_FrozenEmbedder):
         Sample rate of the waveforms in Hz; the model receives the clips at
         this rate (it is recorded, not used, by this class).
 
-{_FROZEN_PARAMETERS_DOC}
+{FROZEN_PARAMETERS_DOC}
     Attributes
     ----------
-{_FROZEN_ATTRIBUTES_DOC}
+{FROZEN_ATTRIBUTES_DOC}
     See Also
     --------
     SoundNetEmbedder : A pretrained raw-waveform CNN with weights at hand.
@@ -527,7 +434,7 @@ class TorchModuleEmbedder(_FrozenEmbedder):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        **_FrozenEmbedder._parameter_constraints,
+        **FrozenEmbedder._parameter_constraints,
         "module": [torch.nn.Module, None],
         "checkpoint": [str, os.PathLike, None],
         "module_factory": [callable, None],
@@ -600,4 +507,4 @@ class TorchModuleEmbedder(_FrozenEmbedder):
             return _load_torchscript(path)
         if path is None:
             return module
-        return _load_into(module, _load_state_dict(path, self.checkpoint_key), path)
+        return load_into(module, load_state_dict(path, self.checkpoint_key), path)

@@ -30,7 +30,6 @@ import torch
 import torchaudio
 from scipy.stats import chi2
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
@@ -46,8 +45,9 @@ from ..utils._torch import (
     resolve_device,
     transform_with_trained_module,
 )
-from ._multibranch import _ResidualBlock2d
-from ._training import seeded_torch, training_callbacks
+from ._blocks import ResidualBlock2d
+from ._spec_augment import mask_band
+from ._training import draw_seed, make_training_net, seeded_torch
 
 __all__ = [
     "AUGMENTATIONS",
@@ -121,19 +121,6 @@ def _speed(waveforms, speed_range):
     left = left.long() % n_samples
     right = (left + 1) % n_samples
     return waveforms.gather(1, left) * (1 - fraction) + waveforms.gather(1, right) * fraction
-
-
-def _mask(log_mel, axis, max_fraction):
-    """SpecAugment masking of a random band along ``axis`` (1: mel, 2: time) of each spectrogram.
-
-    torchaudio's :func:`~torchaudio.functional.mask_along_axis_iid` draws
-    the band of each spectrogram independently; the band is set to the
-    spectrogram's mean, not to 0 dB.
-    """
-    mean = log_mel.mean(dim=(1, 2), keepdim=True)
-    mask_param = max(1, round(max_fraction * log_mel.shape[axis]))
-    masked = torchaudio.functional.mask_along_axis_iid((log_mel - mean)[:, None], mask_param, 0.0, axis + 1)
-    return masked[:, 0] + mean
 
 
 class TwoViewAugmentation(nn.Module):
@@ -212,7 +199,7 @@ class TwoViewAugmentation(nn.Module):
                 index = torch.nonzero(transforms == self.augmentations.index(name), as_tuple=True)[0]
                 if index.numel():
                     axis = 2 if name == "time_mask" else 1
-                    log_mel = log_mel.index_copy(0, index, _mask(log_mel[index], axis, self.max_mask_fraction))
+                    log_mel = log_mel.index_copy(0, index, mask_band(log_mel[index], axis, self.max_mask_fraction))
         return log_mel
 
     @torch.no_grad()
@@ -270,7 +257,7 @@ class ResNetEncoder(nn.Module):
         for stage, (width, n_blocks) in enumerate(zip(widths, blocks, strict=True)):
             for block in range(n_blocks):
                 stride = 2 if stage > 0 and block == 0 else 1
-                layers.append(_ResidualBlock2d(c_in, width, stride))
+                layers.append(ResidualBlock2d(c_in, width, stride))
                 c_in = width
         self.layers = nn.Sequential(*layers)
         self.n_embedding = widths[-1]
@@ -1057,13 +1044,16 @@ class ConfidentPairSCAN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseS
             )
         batch_size = self._check_params(n_clips)
         device = resolve_device(self.device)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        callbacks = training_callbacks(
-            verbose=self.verbose, early_stopping=False, n_iter_no_change=1, checkpoint_dir=self.checkpoint_dir
-        )
-        net = ContrastiveNet(
+        seed = draw_seed(self.random_state)
+        net = make_training_net(
+            ContrastiveNet,
             SCANModule,
             NTXentLoss,
+            estimator=self,
+            batch_size=batch_size,
+            drop_last=self.drop_last,
+            checkpoint_dir=self.checkpoint_dir,
+            callbacks=[("lr_scheduler", self._lr_scheduler())],
             module__sample_rate=self.sample_rate,
             module__n_fft=self.n_fft,
             module__hop_length=self.hop_length,
@@ -1080,17 +1070,7 @@ class ConfidentPairSCAN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseS
             balance_start=self.balance_start,
             center=self.center,
             shrinkage=self.shrinkage,
-            optimizer=torch.optim.AdamW,
-            optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            batch_size=batch_size,
-            iterator_train__shuffle=True,
-            iterator_train__drop_last=self.drop_last,
-            max_epochs=self.max_epochs,
-            train_split=None,
-            callbacks=[*callbacks, ("lr_scheduler", self._lr_scheduler())],
             device=str(device),
-            verbose=int(self.verbose > 0),
         )
         with seeded_torch(seed, device):
             net.fit(X, np.arange(n_clips, dtype=np.int64))

@@ -26,7 +26,7 @@ import torch
 import torchaudio
 from sklearn.utils._param_validation import StrOptions
 
-from ._pretrained import _FROZEN_ATTRIBUTES_DOC, _FROZEN_PARAMETERS_DOC, _FrozenEmbedder
+from ._pretrained import FROZEN_ATTRIBUTES_DOC, FROZEN_PARAMETERS_DOC, FrozenEmbedder
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct
@@ -457,7 +457,7 @@ class _SoundNet8(torch.nn.Module):
         return self.layers(audio.unsqueeze(1)).transpose(1, 2)
 
 
-class SoundNetEmbedder(_FrozenEmbedder):
+class SoundNetEmbedder(FrozenEmbedder):
     __doc__ = f"""Embed clips with SoundNet, a CNN pretrained on the raw audio of two million videos.
 
     SoundNet [1]_ is an 8-layer 1-D convolutional network on raw 22.05 kHz
@@ -526,10 +526,10 @@ class SoundNetEmbedder(_FrozenEmbedder):
     sample_rate : int, default=16000
         Sample rate of the waveforms in Hz; resampled to 22050 Hz.
 
-{_FROZEN_PARAMETERS_DOC}
+{FROZEN_PARAMETERS_DOC}
     Attributes
     ----------
-{_FROZEN_ATTRIBUTES_DOC}
+{FROZEN_ATTRIBUTES_DOC}
     See Also
     --------
     TorchModuleEmbedder : Any other frozen torch model.
@@ -568,7 +568,7 @@ class SoundNetEmbedder(_FrozenEmbedder):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        **_FrozenEmbedder._parameter_constraints,
+        **FrozenEmbedder._parameter_constraints,
         "layer": [StrOptions(set(LAYERS))],
         "weights": [str, os.PathLike, None],
     }

@@ -1,16 +1,20 @@
 """skorch machinery shared by skasd's trained embedders.
 
 The sklearn-facing estimators build a skorch net inside ``fit``; what every
-training scheme needs lives here once: the seeded random state, the
-callbacks for progress, early stopping and checkpoints, the checks on ``y``,
-and :class:`AuxiliaryClassifierNet`, the net for auxiliary classification
-with mixup on the inputs.
+training scheme needs lives here once: the seed of a fit and the seeded
+random state (:func:`draw_seed`, :func:`seeded_torch`), the net itself with
+the optimiser, batching, epochs and callbacks every estimator trains with
+(:func:`make_training_net`; each estimator supplies its net class, module,
+criterion and extra callbacks), the callbacks for progress, early stopping
+and checkpoints, the checks on ``y``, and :class:`AuxiliaryClassifierNet`,
+the net for auxiliary classification with mixup on the inputs.
 """
 
 import contextlib
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 from skorch import NeuralNet
 from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit, unpack_data
@@ -37,6 +41,90 @@ def seeded_torch(seed, device):
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
+
+
+def draw_seed(random_state):
+    """The seed of one fit: an int32 drawn from ``random_state`` (None, an int or a RandomState).
+
+    Everything random in the fit derives from it: torch's generators forked
+    and seeded with it (:func:`seeded_torch`), the criterion's and the
+    validation split's own generators.
+    """
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def make_training_net(
+    net_class,
+    module,
+    criterion,
+    *,
+    estimator,
+    batch_size,
+    drop_last=True,
+    train_split=None,
+    early_stopping=False,
+    n_iter_no_change=1,
+    checkpoint_dir=None,
+    callbacks=(),
+    **net_params,
+):
+    """The skorch net of a trained embedder, with the set-up all of them share.
+
+    AdamW with the estimator's ``weight_decay`` and ``lr``, shuffled training
+    batches, ``estimator.max_epochs`` epochs, :func:`training_callbacks`
+    (progress, early stopping, checkpoints) followed by ``callbacks``, and
+    skorch's epoch table when ``estimator.verbose`` is positive.
+
+    Parameters
+    ----------
+    net_class : type
+        A :class:`skorch.NeuralNet` subclass.
+    module, criterion
+        As :class:`skorch.NeuralNet` (classes or instances).
+    estimator : BaseEstimator
+        The estimator being fitted: its ``weight_decay``, ``lr``,
+        ``max_epochs`` and ``verbose`` are read.
+    batch_size : int
+    drop_last : bool, default=True
+        Drop the last, incomplete training batch of each epoch.
+    train_split : callable or None, default=None
+        skorch's ``train_split`` (a validation hold-out, or none).
+    early_stopping, n_iter_no_change, checkpoint_dir
+        As :func:`training_callbacks`.
+    callbacks : sequence of (name, Callback), default=()
+        The estimator's own callbacks, after the shared ones.
+    **net_params
+        Everything else of the net: ``module__*``, ``criterion__*``, the net
+        class's own parameters, ``device`` (or ``accelerator``).
+
+    Returns
+    -------
+    net : net_class
+        Not initialised: ``fit`` initialises it.
+    """
+    return net_class(
+        module,
+        criterion,
+        optimizer=torch.optim.AdamW,
+        optimizer__weight_decay=estimator.weight_decay,
+        lr=estimator.lr,
+        batch_size=batch_size,
+        iterator_train__shuffle=True,
+        iterator_train__drop_last=drop_last,
+        max_epochs=estimator.max_epochs,
+        train_split=train_split,
+        callbacks=[
+            *training_callbacks(
+                verbose=estimator.verbose,
+                early_stopping=early_stopping,
+                n_iter_no_change=n_iter_no_change,
+                checkpoint_dir=checkpoint_dir,
+            ),
+            *callbacks,
+        ],
+        verbose=int(estimator.verbose > 0),
+        **net_params,
+    )
 
 
 def check_class_labels(y, estimator_name, *, min_clips_per_class=1, reason=""):
@@ -191,173 +279,11 @@ class AuxiliaryClassifierNet(NeuralNet):
         return {"loss": loss, "y_pred": y_pred}
 
 
-SINGLE_MACHINE_TYPE = (
-    "Triplet positives need a clip of another machine type as background, but the training clips "
-    "hold a single machine type; give clips of at least two machine types."
-)
-
-
-def draw_other_machine(anchor_machine, pool_machine, uniform):
-    """For each anchor, the index of a pool clip of another machine type.
-
-    Vectorised: the pool is sorted by machine type once, and a uniform draw
-    over the clips of the *other* types skips the anchor type's block.
-
-    Parameters
-    ----------
-    anchor_machine : torch.Tensor of shape (batch,), integer
-        Machine-type code of each anchor.
-    pool_machine : torch.Tensor of shape (n_pool,), integer
-        Machine-type code of each pool clip.
-    uniform : torch.Tensor of shape (batch,)
-        Uniform draws in [0, 1), one per anchor.
-
-    Returns
-    -------
-    index : torch.Tensor of shape (batch,), int64
-        Rows of the pool.
-
-    Raises
-    ------
-    ValueError
-        If an anchor's machine type is the only one in the pool.
-    """
-    order = torch.argsort(pool_machine, stable=True)
-    sorted_machine = pool_machine[order]
-    start = torch.searchsorted(sorted_machine, anchor_machine, side="left")
-    end = torch.searchsorted(sorted_machine, anchor_machine, side="right")
-    n_other = len(pool_machine) - (end - start)
-    if bool((n_other == 0).any()):
-        raise ValueError(SINGLE_MACHINE_TYPE)
-    rank = torch.minimum((uniform * n_other).long(), n_other - 1)
-    # Ranks at or past the anchor type's block jump over it.
-    position = torch.where(rank < start, rank, rank + (end - start))
-    return order[position]
-
-
-class TripletAuxiliaryNet(AuxiliaryClassifierNet):
-    """Auxiliary classification plus triplet learning: ``L_mlt = L_ss + L_trp``.
-
-    Eq. (12) of Kuroyanagi et al. Each training step computes the auxiliary
-    classification loss (the criterion, e.g. the subspace loss) on the batch
-    mixed up with probability ``mixup_probability`` (mixup acts on this term
-    only), and the triplet loss on the unmixed batch: each clip is the
-    anchor; its positive is the anchor plus a clip of another machine type
-    from the whole training set at an SNR uniform in ``snr_range`` (eq. 8);
-    its negative is the anchor pitch-shifted by a ``beta`` drawn from
-    ``pitch_shifter.semitones`` (eq. 9). Anchors, positives and negatives go
-    through the module as one batch. Every draw comes from torch's global
-    generator, which skasd's estimators fork and seed around ``fit``
-    (:func:`seeded_torch`). The two terms are recorded per batch in the
-    history as ``ss_loss`` and ``triplet_loss``.
-
-    Parameters
-    ----------
-    module, criterion, n_classes, mixup_probability, **kwargs
-        As :class:`AuxiliaryClassifierNet`.
-    class_machine : array-like of shape (n_classes,), integer
-        Machine-type code of each class index.
-    background : ndarray of shape (n_pool, n_samples), float32
-        Clips the positives' backgrounds are drawn from: the training clips.
-    background_machine : array-like of shape (n_pool,), integer
-        Machine-type code of each background clip.
-    sample_rate : int, default=16000
-        Sample rate of the clips, for the pitch shifter.
-    triplet_temperature, triplet_margin : float, default=0.2, 0.5
-        ``tau`` and ``gamma`` of the triplet loss (eqs. 10-11).
-    semitones : sequence of float or None, default=None
-        The negatives' shifts ``beta``; None: +-6 to +-12 semitones, the paper's.
-    snr_range : tuple of float, default=(-5.0, 20.0)
-        Range of the positives' SNR alpha in dB.
-
-    Attributes
-    ----------
-    triplet_loss_ : TripletLoss
-    pitch_shifter_ : PitchShifter
-        Built by :meth:`initialize_module`.
-    """
-
-    def __init__(
-        self,
-        module,
-        criterion,
-        *args,
-        n_classes,
-        class_machine,
-        background,
-        background_machine,
-        sample_rate=16000,
-        triplet_temperature=0.2,
-        triplet_margin=0.5,
-        semitones=None,
-        snr_range=(-5.0, 20.0),
-        mixup_probability=0.0,
-        **kwargs,
-    ):
-        super().__init__(module, criterion, *args, n_classes=n_classes, mixup_probability=mixup_probability, **kwargs)
-        self.class_machine = class_machine
-        self.background = background
-        self.background_machine = background_machine
-        self.sample_rate = sample_rate
-        self.triplet_temperature = triplet_temperature
-        self.triplet_margin = triplet_margin
-        self.semitones = semitones
-        self.snr_range = snr_range
-
-    def initialize_module(self):
-        """Build the module, then the triplet loss and the pitch shifter (no parameters)."""
-        from ._triplet import PitchShifter, TripletLoss
-
-        super().initialize_module()
-        self.triplet_loss_ = TripletLoss(temperature=self.triplet_temperature, margin=self.triplet_margin)
-        shifter_kwargs = {} if self.semitones is None else {"semitones": self.semitones}
-        self.pitch_shifter_ = PitchShifter(self.sample_rate, **shifter_kwargs)
-        return self
-
-    def triplets(self, Xi, yi):
-        """Positives and negatives for the anchors ``Xi`` of classes ``yi``."""
-        from ._triplet import make_positives
-
-        class_machine = torch.as_tensor(np.asarray(self.class_machine), dtype=torch.long)
-        pool_machine = torch.as_tensor(np.asarray(self.background_machine), dtype=torch.long)
-        anchor_machine = class_machine[yi.long().cpu()]
-        partners = draw_other_machine(anchor_machine, pool_machine, torch.rand(len(anchor_machine)))
-        backgrounds = torch.as_tensor(self.background[partners.numpy()]).to(device=Xi.device, dtype=Xi.dtype)
-        low, high = self.snr_range
-        snr_db = low + (high - low) * torch.rand(len(anchor_machine), dtype=torch.float64)
-        positives = make_positives(Xi, backgrounds, snr_db.to(Xi.device))
-        # The shifter takes a seed; drawing it from torch's (forked, seeded) generator keeps fits reproducible.
-        seed = int(torch.randint(np.iinfo(np.int32).max, ()).item())
-        negatives, _ = self.pitch_shifter_.negatives(Xi, seed)
-        return positives, negatives.to(Xi.dtype)
-
-    def train_step_single(self, batch, **fit_params):
-        """``L_ss`` on the mixed batch plus ``L_trp`` on the unmixed triplets."""
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        Xi = to_device(Xi, self.device)
-        yi = to_device(yi, self.device)
-        mixed, targets = self.mix(Xi, yi)
-        positives, negatives = self.triplets(Xi, yi)
-        n_clips = Xi.shape[0]
-        with self.forward_context():
-            embeddings = self.infer(torch.cat([mixed, Xi, positives, negatives]), **fit_params)
-            ss_loss = self.get_loss(embeddings[:n_clips], targets, X=mixed, training=True)
-            anchor, positive, negative = embeddings[n_clips:].split(n_clips)
-            triplet_loss = self.triplet_loss_(anchor, positive, negative)
-            loss = ss_loss + triplet_loss
-        self.backward(loss)
-        self.history.record_batch("ss_loss", ss_loss.item())
-        self.history.record_batch("triplet_loss", triplet_loss.item())
-        return {"loss": loss, "y_pred": embeddings[:n_clips]}
-
-
 __all__ = [
-    "SINGLE_MACHINE_TYPE",
     "AuxiliaryClassifierNet",
-    "TripletAuxiliaryNet",
     "check_class_labels",
-    "draw_other_machine",
+    "draw_seed",
+    "make_training_net",
     "seeded_torch",
     "training_callbacks",
     "validation_split",

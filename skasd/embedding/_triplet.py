@@ -45,15 +45,21 @@ import torch
 from torch import nn
 
 __all__ = [
+    "SINGLE_MACHINE_TYPE",
     "PitchShifter",
     "TripletLoss",
     "draw_background_partners",
+    "draw_other_machine",
     "draw_snr_db",
     "make_positives",
 ]
 
 _NORM_EPS = 1e-8  # as torch.nn.functional.cosine_similarity
 _DEFAULT_SEMITONES = (-12, -11, -10, -9, -8, -7, -6, 6, 7, 8, 9, 10, 11, 12)
+SINGLE_MACHINE_TYPE = (
+    "Triplet positives need a clip of another machine type as background, but the training clips "
+    "hold a single machine type; give clips of at least two machine types."
+)
 _ONE_TYPE_MESSAGE = (
     "positives need another machine type's clip as background; give clips of "
     "at least two machine types, or an external pool as background (pool=...)."
@@ -383,14 +389,46 @@ def draw_background_partners(machine, generator=None, *, pool=None):
     _, codes, counts = np.unique(machine, return_inverse=True, return_counts=True)
     if len(counts) < 2:
         raise ValueError(f"{_ONE_TYPE_MESSAGE} All {n_clips} clips are of machine type {str(machine[0])!r}.")
-    # Clips sorted by machine type: type t occupies positions [start[t], start[t] + counts[t]).
-    order = np.argsort(codes, kind="stable")
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    n_other = n_clips - counts[codes]
-    draw = np.minimum((_uniform(n_clips, generator) * n_other).astype(np.int64), n_other - 1)
-    # The draw-th clip among the others: skip the clip's own block.
-    position = np.where(draw < start[codes], draw, draw + counts[codes])
-    return order[position].astype(np.int64)
+    codes = torch.from_numpy(codes.astype(np.int64).ravel())
+    return draw_other_machine(codes, codes, torch.from_numpy(_uniform(n_clips, generator))).numpy()
+
+
+def draw_other_machine(anchor_machine, pool_machine, uniform):
+    """For each anchor, the index of a pool clip of another machine type.
+
+    Vectorised: the pool is sorted by machine type once, and a uniform draw
+    over the clips of the *other* types skips the anchor type's block.
+
+    Parameters
+    ----------
+    anchor_machine : torch.Tensor of shape (batch,), integer
+        Machine-type code of each anchor.
+    pool_machine : torch.Tensor of shape (n_pool,), integer
+        Machine-type code of each pool clip.
+    uniform : torch.Tensor of shape (batch,)
+        Uniform draws in [0, 1), one per anchor.
+
+    Returns
+    -------
+    index : torch.Tensor of shape (batch,), int64
+        Rows of the pool.
+
+    Raises
+    ------
+    ValueError
+        If an anchor's machine type is the only one in the pool.
+    """
+    order = torch.argsort(pool_machine, stable=True)
+    sorted_machine = pool_machine[order]
+    start = torch.searchsorted(sorted_machine, anchor_machine, side="left")
+    end = torch.searchsorted(sorted_machine, anchor_machine, side="right")
+    n_other = len(pool_machine) - (end - start)
+    if bool((n_other == 0).any()):
+        raise ValueError(SINGLE_MACHINE_TYPE)
+    rank = torch.minimum((uniform * n_other).long(), n_other - 1)
+    # Ranks at or past the anchor type's block jump over it.
+    position = torch.where(rank < start, rank, rank + (end - start))
+    return order[position]
 
 
 # ----------------------------------------------------------------------------

@@ -39,26 +39,26 @@ from sklearn.base import (
 )
 from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import LRScheduler
 from torch import nn
 
 from ..features import LogMelSpectrogram
+from ..utils._checkpoints import load_into, load_state_dict
 from ..utils._torch import (
     resolve_device,
     transform_in_batches,
     transform_with_trained_module,
 )
 from ._losses import ArcFace
-from ._pretrained import _load_into, _load_state_dict
-from ._scan import _mask
+from ._spec_augment import mask_band
 from ._training import (
     AuxiliaryClassifierNet,
     check_class_labels,
+    draw_seed,
+    make_training_net,
     seeded_torch,
-    training_callbacks,
 )
 from ._vit_training import (
     EMATeacher,
@@ -327,9 +327,9 @@ class ViTEmbeddingModule(nn.Module):
         log_mel = self.vit.log_mel(waveforms)
         if self.training:
             if self.time_mask_fraction > 0:
-                log_mel = _mask(log_mel, 2, self.time_mask_fraction)
+                log_mel = mask_band(log_mel, 2, self.time_mask_fraction)
             if self.frequency_mask_fraction > 0:
-                log_mel = _mask(log_mel, 1, self.frequency_mask_fraction)
+                log_mel = mask_band(log_mel, 1, self.frequency_mask_fraction)
         tokens, _ = self.vit.embed_patches(log_mel)
         outputs, _ = self.vit.encode(tokens)
         return outputs[:, 0] if self.pooling == "cls" else outputs[:, 1:].mean(dim=1)
@@ -381,7 +381,7 @@ def _load_vit(vit, checkpoint, parameter="checkpoint"):
     """Load a state-dict file into ``vit``, strictly; a ValueError lists the mismatched keys and shapes."""
     path = _checkpoint_path(checkpoint, parameter)
     try:
-        return _load_into(vit, _load_state_dict(path, None), path)
+        return load_into(vit, load_state_dict(path, None), path)
     except ValueError as exc:
         if parameter == "checkpoint":
             raise
@@ -396,10 +396,6 @@ def _check_clip_length(vit, n_samples):
             f"patch_size[1]={vit.patch_size[1]} frames: they need at least {vit.min_samples()} samples. Use "
             "longer clips or a smaller patch_size."
         )
-
-
-def _vit_seed(random_state):
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
 def _cosine_schedule(warmup_steps, total_steps):
@@ -715,7 +711,7 @@ class MaskedTeacherStudentPretrainer(
         X = validate_data(self, X, dtype=np.float32)
         name = type(self).__name__
         device = resolve_device(self.device)
-        seed = _vit_seed(self.random_state)
+        seed = draw_seed(self.random_state)
         n_clips = X.shape[0]
         batch_size = min(self.batch_size, n_clips)
         n_steps = (n_clips // batch_size) * self.max_epochs
@@ -732,29 +728,20 @@ class MaskedTeacherStudentPretrainer(
                     vit, X, batch_size=self.batch_size, device=device, n_jobs=self.n_jobs, name=name
                 )
             module = MaskedTeacherStudentModule(vit, self.decoder_depth)
-            net = MaskedTeacherStudentNet(
+            net = make_training_net(
+                MaskedTeacherStudentNet,
                 module,
                 UFOLoss,
-                mask_ratio=self.mask_ratio,
-                n_masks=self.n_masks,
-                block_size=self.block_size,
-                optimizer=torch.optim.AdamW,
-                optimizer__weight_decay=self.weight_decay,
-                lr=self.lr,
+                estimator=self,
                 batch_size=batch_size,
-                iterator_train__shuffle=True,
-                iterator_train__drop_last=True,
-                max_epochs=self.max_epochs,
-                train_split=None,
                 callbacks=[
-                    *training_callbacks(
-                        verbose=self.verbose, early_stopping=False, n_iter_no_change=1, checkpoint_dir=None
-                    ),
                     ("ema_teacher", EMATeacher(self.ema_decay, self.ema_end_decay, n_steps)),
                     ("lr_scheduler", _cosine_schedule(self.warmup_steps, n_steps)),
                 ],
+                mask_ratio=self.mask_ratio,
+                n_masks=self.n_masks,
+                block_size=self.block_size,
                 device=str(device),
-                verbose=int(self.verbose > 0),
             )
             net.fit(X, None)
         self.net_ = net
@@ -1064,7 +1051,7 @@ class ViTArcFaceEmbedder(_ViTArchitectureMixin, ClassNamePrefixFeaturesOutMixin,
         check_class_labels(y, type(self).__name__)
         X, y = validate_data(self, X, y, dtype=np.float32)
         device = resolve_device(self.device)
-        seed = _vit_seed(self.random_state)
+        seed = draw_seed(self.random_state)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         targets = encoder.transform(y).astype(np.int64)
@@ -1080,27 +1067,16 @@ class ViTArcFaceEmbedder(_ViTArchitectureMixin, ClassNamePrefixFeaturesOutMixin,
                 len(self.classes_), vit.embed_dim, scale=self.scale, margin=self.margin,
                 generator=torch.Generator().manual_seed(seed),
             )
-            net = AuxiliaryClassifierNet(
+            net = make_training_net(
+                AuxiliaryClassifierNet,
                 module,
                 criterion,
+                estimator=self,
+                batch_size=batch_size,
+                callbacks=[("lr_scheduler", _cosine_schedule(self.warmup_steps, n_steps))],
                 n_classes=len(self.classes_),
                 mixup_probability=self.mixup_probability,
-                optimizer=torch.optim.AdamW,
-                optimizer__weight_decay=self.weight_decay,
-                lr=self.lr,
-                batch_size=batch_size,
-                iterator_train__shuffle=True,
-                iterator_train__drop_last=True,
-                max_epochs=self.max_epochs,
-                train_split=None,
-                callbacks=[
-                    *training_callbacks(
-                        verbose=self.verbose, early_stopping=False, n_iter_no_change=1, checkpoint_dir=None
-                    ),
-                    ("lr_scheduler", _cosine_schedule(self.warmup_steps, n_steps)),
-                ],
                 device=str(device),
-                verbose=int(self.verbose > 0),
             )
             net.fit(X, targets)
         self.net_ = net

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_array
 
-from ._kmeans import _check_labels, _is_absent
+from ._labels import check_labels, is_absent
 
 __all__ = ["check_external_pool", "drop_external", "select_external"]
 
@@ -116,7 +116,7 @@ def select_external(train_scores, train_machine, external_scores, *, external_cl
     Clip 2 scores exactly the valve threshold, 0.3: not below it, not selected.
     """
     train_scores = _scores(train_scores, "train_scores")
-    train_machine = _check_labels(
+    train_machine = check_labels(
         train_machine, len(train_scores), "train_machine", reference="train_scores"
     )
     train_machine = np.array([str(m) for m in train_machine], dtype=object)
@@ -137,11 +137,11 @@ def select_external(train_scores, train_machine, external_scores, *, external_cl
         if n_external is None:
             n_external = len(scores)
             if external_class is not None:
-                classes = _check_labels(
+                classes = check_labels(
                     external_class, n_external, "external_class", reference=name
                 )
                 classes = np.array(
-                    ["external" if _is_absent(c) else str(c).strip() for c in classes], dtype=object
+                    ["external" if is_absent(c) else str(c).strip() for c in classes], dtype=object
                 )
         elif len(scores) != n_external:
             raise ValueError(

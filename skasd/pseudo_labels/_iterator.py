@@ -11,7 +11,8 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._external import check_external_pool, select_external
-from ._kmeans import _is_absent, kmeans_pseudo_labels
+from ._kmeans import kmeans_pseudo_labels
+from ._labels import is_absent
 
 
 def _default_embedder():
@@ -171,7 +172,7 @@ class PseudoLabelIterator(TransformerMixin, BaseEstimator):
         base_labels = machine.astype(object)
         if attributes is not None:
             attributes = np.asarray(attributes, dtype=object)
-            known = np.array([not _is_absent(value) for value in attributes])
+            known = np.array([not is_absent(value) for value in attributes])
             base_labels[known] = [f"{m}_{str(a).strip()}" for m, a in zip(machine[known], attributes[known], strict=True)]
         base_labels = base_labels.astype(str)
         rng = check_random_state(self.random_state)

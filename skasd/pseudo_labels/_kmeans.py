@@ -9,31 +9,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
 from ..scoring._distances import unit_rows
+from ._labels import check_labels, is_absent
 
 __all__ = ["kmeans_pseudo_labels"]
 
 _DOMAINS = ("source", "target")
 _DOMAIN_LETTER = {"source": "s", "target": "t"}
-
-
-def _check_labels(values, n_clips, name, reference="embeddings"):
-    """``values`` as a 1-D object array of ``n_clips`` entries, or a clear error."""
-    values = np.asarray(values, dtype=object)
-    if values.ndim != 1:
-        raise ValueError(f"{name} must be 1-D with one value per clip; got shape {values.shape}.")
-    if len(values) != n_clips:
-        raise ValueError(f"{name} has {len(values)} values but {reference} has {n_clips} clips.")
-    return values
-
-
-def _is_absent(attribute):
-    """True for a missing attribute: None, NaN, "" or DCASE's "noAttribute(s)"."""
-    if attribute is None:
-        return True
-    if isinstance(attribute, float) and np.isnan(attribute):
-        return True
-    text = str(attribute).strip()
-    return text == "" or text.lower().startswith("noattribute")
 
 
 def _check_n_clusters(value, name):
@@ -178,13 +159,13 @@ def kmeans_pseudo_labels(
     """
     X = check_array(embeddings, dtype=np.float64, input_name="embeddings")
     n_clips = X.shape[0]
-    machine = _check_labels(machine, n_clips, "machine")
-    domain = _check_labels(domain, n_clips, "domain")
+    machine = check_labels(machine, n_clips, "machine")
+    domain = check_labels(domain, n_clips, "domain")
     unknown = sorted({str(d) for d in domain} - set(_DOMAINS))
     if unknown:
         raise ValueError(f"domain must be 'source' or 'target' for every clip; got {unknown}.")
     if attributes is not None:
-        attributes = _check_labels(attributes, n_clips, "attributes")
+        attributes = check_labels(attributes, n_clips, "attributes")
     k_by_domain = {
         "source": _check_n_clusters(n_clusters_source, "n_clusters_source"),
         "target": _check_n_clusters(n_clusters_target, "n_clusters_target"),
@@ -237,7 +218,7 @@ def kmeans_pseudo_labels(
     labels = np.empty(n_clips, dtype=object)
     for i in range(n_clips):
         suffix = f"{letters[i]}{cluster[i]}"
-        if attributes is None or _is_absent(attributes[i]):
+        if attributes is None or is_absent(attributes[i]):
             labels[i] = f"{machine[i]}_{suffix}"
         else:
             labels[i] = f"{machine[i]}_{str(attributes[i]).strip()}_{suffix}"

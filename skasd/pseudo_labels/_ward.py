@@ -9,7 +9,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._kmeans import _check_labels, _is_absent
+from ._labels import check_labels, is_absent
 
 __all__ = ["WardPseudoAttributes"]
 
@@ -239,16 +239,16 @@ class WardPseudoAttributes(BaseEstimator):
         if machine is None:
             machine = np.full(n_clips, None, dtype=object)
         else:
-            machine = _check_labels(machine, n_clips, "machine", reference="X")
-            missing = int(sum(_is_absent(m) for m in machine))
+            machine = check_labels(machine, n_clips, "machine", reference="X")
+            missing = int(sum(is_absent(m) for m in machine))
             if missing:
                 raise ValueError(f"machine is missing (None, NaN or empty) for {missing} clip(s).")
             machine = np.array([str(m) for m in machine], dtype=object)
         if attributes is None:
             known = np.zeros(n_clips, dtype=bool)
         else:
-            attributes = _check_labels(attributes, n_clips, "attributes", reference="X")
-            known = np.array([not _is_absent(a) for a in attributes], dtype=bool)
+            attributes = check_labels(attributes, n_clips, "attributes", reference="X")
+            known = np.array([not is_absent(a) for a in attributes], dtype=bool)
 
         machines = sorted(set(machine), key=lambda m: (m is not None, m))
         unlabelled = {}
