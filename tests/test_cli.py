@@ -21,9 +21,10 @@ from sklearn.pipeline import Pipeline
 import skasd
 from skasd import LocalDensityKNNScorer, LogMelStatistics
 from skasd._config import build_pipeline, dump_toml, load_config
-from skasd.cli import main, save_models
+from skasd.cli import main
 from skasd.datasets import first_normals_split, load_dcase, make_machine_sounds
 from skasd.metrics import dcase_scores
+from skasd.persistence import save_models
 from skasd.pipelines import PRESETS, fit_models, make_preset, score_models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,7 +215,7 @@ def test_saved_models_reload_and_score_files_identically(machines, evaluated, tm
         assert (score, decision) == submitted[f"{Path(path).parent.parent.name}/{Path(path).name}"]
 
     # The reloaded pipeline itself, and a file of any name with --machine/--section.
-    from skasd.cli import load_models
+    from skasd.persistence import load_models
 
     saved = load_models(model)
     assert saved["pipeline"] == "logmel-density" and saved["skasd_version"] == skasd.__version__

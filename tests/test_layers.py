@@ -7,8 +7,8 @@ The layers, lowest first (docs/index.md, "Architecture"):
 1. ``scoring``
 2. ``embedding``
 3. ``pseudo_labels``, ``ensemble``
-4. ``pipelines``, ``_config``, ``plotting``
-5. ``cli``, ``__main__``; and ``skasd/__init__.py``, which exports everything
+4. ``pipelines``, ``_config``, ``plotting``, ``persistence``
+5. ``cli`` (a package), ``__main__``; and ``skasd/__init__.py``, which exports everything
 
 The imports are read from the source with ``ast``, including imports inside
 functions, so a lazy import cannot hide a back-edge.
@@ -36,6 +36,7 @@ LAYERS = {
     "pipelines": 4,
     "_config": 4,
     "plotting": 4,
+    "persistence": 4,
     "cli": 5,
     "__main__": 5,
     "__init__": 6,

@@ -1,0 +1,75 @@
+"""The ``skasd`` command line (also ``python -m skasd``).
+
+Commands:
+
+- ``skasd demo``: generate a DCASE-like data set, fit a strong default
+  pipeline and two baselines per machine type, print the official score
+  table, write submission files, score tables and plots;
+- ``skasd evaluate --data DIR --pipeline NAME|CONFIG --out DIR``: train on
+  a DCASE folder's ``train`` split (or a standard split of its ``test``
+  split), score the ``test`` split, write the challenge's submission files,
+  the score table (when the clips are labelled) and plots; ``--save FILE``
+  keeps the fitted models;
+- ``skasd score --model FILE files...``: one anomaly score and decision
+  per file, from saved models (monitoring);
+- ``skasd pipelines``: the named pipelines, ``--show NAME`` as TOML.
+
+Bad input gives one line, ``skasd: error: <message>``, on stderr and exit
+status 2 (``--traceback`` shows the traceback instead).
+"""
+
+import contextlib
+import sys
+import warnings
+
+import pandas as pd
+
+from ._common import CLIError
+from ._demo import run_demo
+from ._evaluate import run_evaluate
+from ._output import format_summary, format_table
+from ._parser import build_parser
+from ._pipelines import run_pipelines
+from ._score import run_score
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status (0, or 2 for bad input)."""
+    from .._config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    args.verbose = 0 if getattr(args, "quiet", False) else 1
+    try:
+        with pd.option_context("display.width", 120), quiet_warnings(args):
+            if args.command == "demo":
+                table, officials = run_demo(
+                    args.out, random_state=args.random_state, n_jobs=args.n_jobs, verbose=args.verbose,
+                    quick=args.quick, pipelines=tuple(args.pipelines), plots=not args.no_plots,
+                )
+                if not args.verbose:
+                    for name, official in officials.items():
+                        print(f"--- {name}")
+                        print(format_table(table[table["pipeline"] == name].drop(columns="pipeline"), official))
+                    print(format_summary(officials))
+            elif args.command == "evaluate":
+                run_evaluate(args)
+            elif args.command == "score":
+                run_score(args)
+            elif args.command == "pipelines":
+                run_pipelines(args)
+    except (CLIError, ConfigError, ValueError, FileNotFoundError) as exc:
+        if args.traceback:
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"skasd: error: {message}", file=sys.stderr, flush=True)
+        return 2
+    return 0
+
+
+@contextlib.contextmanager
+def quiet_warnings(args):
+    """With --quiet, the library's UserWarnings stay quiet too."""
+    with warnings.catch_warnings():
+        if not args.verbose:
+            warnings.simplefilter("ignore", UserWarning)
+        yield

@@ -1,0 +1,205 @@
+"""``skasd evaluate``: a DCASE folder's split, fitted and scored, its outputs written."""
+
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..persistence import save_models
+from ._common import NAMED_SPLITS, CLIError, printer
+from ._output import format_table, prepare_out, write_run
+from ._pipelines import factory, fit_and_score, resolve_pipeline
+
+
+def check_layout(root, machine_types):
+    """A clear error for a folder that is not in the DCASE layout."""
+    from ..datasets._dcase import AUDIO_SUFFIXES, SPLITS
+
+    root = Path(root)
+    if not root.is_dir():
+        raise CLIError(f"data folder {str(root)!r} does not exist or is not a folder.")
+    found = {}
+    for machine in sorted(p for p in root.iterdir() if p.is_dir()):
+        for split in SPLITS:
+            folder = machine / split
+            if folder.is_dir() and any(f.suffix.lower() in AUDIO_SUFFIXES for f in folder.iterdir()):
+                found.setdefault(machine.name, []).append(split)
+    if not found:
+        raise CLIError(
+            f"data folder {str(root)!r} is not in the DCASE layout: expected <machine>/train/ and "
+            "<machine>/test/ folders of .wav or .flac files."
+        )
+    if machine_types:
+        unknown = sorted(set(machine_types) - set(found))
+        if unknown:
+            raise CLIError(
+                f"--machine-types {' '.join(unknown)}: not found in {str(root)!r}; machine types there: "
+                f"{', '.join(found)}."
+            )
+        found = {m: s for m, s in found.items() if m in set(machine_types)}
+    return found
+
+
+def load_data(root, machine_types, split, args, say):
+    from ..datasets import load_dcase
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        data = load_dcase(
+            root, machine_types=machine_types, split=split, sample_rate=args.sample_rate, duration=args.duration,
+            n_jobs=args.n_jobs, verbose=args.verbose,
+        )
+    skipped = [w for w in caught if "matches no DCASE naming scheme" in str(w.message)]
+    if skipped:
+        say(f"  skipped {len(skipped)} file(s) whose names match no DCASE scheme, e.g. {skipped[0].message!s}")
+    for w in caught:
+        if w not in skipped:
+            say(f"  warning: {w.message}")
+    return data
+
+
+def split_file_mask(path, frame, root):
+    """Clips listed in a split file (one name per line, or the first column of a CSV)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CLIError(f"split file {str(path)!r} does not exist.")
+    entries = []
+    for line in path.read_text().splitlines():
+        entry = line.split(",")[0].strip().strip('"')
+        if entry and not entry.startswith("#"):
+            entries.append(entry.replace("\\", "/"))
+    if entries and entries[0].lower() in ("file", "path", "filename", "file_name"):
+        entries = entries[1:]
+    if not entries:
+        raise CLIError(f"split file {str(path)!r} lists no files.")
+    relative = [Path(p).resolve().relative_to(Path(root).resolve()).as_posix() for p in frame["path"]]
+    names = [Path(p).name for p in frame["path"]]
+    by_relative = {r: i for i, r in enumerate(relative)}
+    by_name = {}
+    for i, name in enumerate(names):
+        by_name.setdefault(name, []).append(i)
+    fit = np.zeros(len(frame), dtype=bool)
+    missing, ambiguous = [], []
+    for entry in entries:
+        if entry in by_relative:
+            fit[by_relative[entry]] = True
+        elif "/" not in entry and len(by_name.get(entry, [])) == 1:
+            fit[by_name[entry][0]] = True
+        elif "/" not in entry and entry in by_name:
+            ambiguous.append(entry)
+        else:
+            missing.append(entry)
+    if missing:
+        raise CLIError(
+            f"split file {str(path)!r}: {len(missing)} listed file(s) not found in the data folder, e.g. "
+            f"{missing[0]!r} (give names relative to the data folder, e.g. valve/test/<file>)."
+        )
+    if ambiguous:
+        raise CLIError(
+            f"split file {str(path)!r}: {ambiguous[0]!r} names files of several machine types; give it as "
+            "<machine>/<split>/<file>."
+        )
+    anomalous = frame["label"].to_numpy()[fit] == 1
+    if anomalous.any():
+        first = Path(frame["path"].to_numpy()[fit][anomalous][0]).name
+        raise CLIError(f"split file {str(path)!r} lists {anomalous.sum()} anomalous clip(s) to fit on, e.g. {first!r}.")
+    return fit
+
+
+def choose_split(frame, args, root):
+    """(fit, evaluate) masks and a sentence saying how they were chosen."""
+    splits = set(frame["split"])
+    if args.split_file:
+        fit = split_file_mask(args.split_file, frame, root)
+        evaluate = ~fit & (frame["split"] == "test").to_numpy()
+        how = (f"fit on the {fit.sum()} clips listed in {args.split_file}, "
+               f"evaluate the other {evaluate.sum()} test clips")
+    elif args.split:
+        from ..datasets import first_normals_split
+
+        n_source, n_target = NAMED_SPLITS[args.split] or (args.n_source, args.n_target)
+        fit = first_normals_split(frame, n_source=n_source, n_target=n_target)
+        evaluate = ~fit
+        how = (f"split {args.split}: fit on the first normals of the test split (source index < {n_source}, "
+               f"target index < {n_target}: {fit.sum()} clips), evaluate the other {evaluate.sum()}")
+    else:
+        if "train" not in splits:
+            raise CLIError(
+                f"{root} has no train split (<machine>/train/): pass --split valve-standard (or first-normals) "
+                "or --split-file FILE to choose the clips to fit on from the test split."
+            )
+        if "test" not in splits:
+            raise CLIError(f"{root} has no test split (<machine>/test/) to score.")
+        fit = (frame["split"] == "train").to_numpy()
+        evaluate = (frame["split"] == "test").to_numpy()
+        how = f"fit on the train split ({fit.sum()} clips), evaluate the test split ({evaluate.sum()} clips)"
+    if not fit.any():
+        raise CLIError("no clips to fit on: the split selects none.")
+    if not evaluate.any():
+        raise CLIError("no clips to evaluate: the split leaves none.")
+    return fit, evaluate, how
+
+
+def run_evaluate(args):
+    """``skasd evaluate``: fit, score, write; returns ``(table, official)`` or None for unlabelled clips."""
+    from .._config import build_pipeline
+
+    say = printer(args.verbose)
+    label, config = resolve_pipeline(args.pipeline)
+    build_pipeline(config, where=label)  # a bad configuration fails now, not after loading the data
+    found = check_layout(args.data, args.machine_types)
+    split = "test" if args.split else None
+    if not any("test" in splits for splits in found.values()):
+        raise CLIError(f"{args.data} has no test split (<machine>/test/) to score.")
+    if not (args.split or args.split_file) and not any("train" in splits for splits in found.values()):
+        raise CLIError(
+            f"{args.data} has no train split (<machine>/train/): pass --split valve-standard (or first-normals) "
+            "or --split-file FILE to choose the clips to fit on from the test split."
+        )
+    out_dir = prepare_out(args.out)
+    if args.save:
+        check_writable_file(args.save)
+    started = time.perf_counter()
+    say(f"Loading {args.data} ({', '.join(found)}; split: {split or 'train and test'})...")
+    data = load_data(args.data, args.machine_types, split, args, say)
+    frame = data.frame
+    say(f"  {len(frame)} clips of {data.data.shape[1] / data.sample_rate:g} s at {data.sample_rate} Hz "
+        f"({time.perf_counter() - started:.0f} s)")
+    fit, evaluate, how = choose_split(frame, args, args.data)
+    say(f"  {how}")
+    make = factory(config, label, data.sample_rate, args, args.verbose)
+    say(f"Pipeline {label}: " + " -> ".join(type(step).__name__ for _, step in make().steps))
+    models, anomaly_score, decision, embeddings, thresholds = fit_and_score(
+        make, config, data.data, frame, fit, evaluate, say,
+    )
+    result = write_run(
+        out_dir, frame[evaluate].reset_index(drop=True), anomaly_score, decision, thresholds, embeddings,
+        definition=args.definition, plots=not args.no_plots, say=say,
+    )
+    if args.save:
+        save_models(
+            args.save, models, sample_rate=data.sample_rate, n_samples=data.data.shape[1], pipeline=label,
+            config=config, thresholds=thresholds,
+        )
+        say(f"  models saved to {args.save}")
+    if result is not None:
+        table, official = result
+        say("")
+        print(format_table(table, official, args.definition), flush=True)
+        say("")
+    say(f"Results written to {out_dir}/ ({time.perf_counter() - started:.0f} s in all).")
+    return result
+
+
+def check_writable_file(path):
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise CLIError(f"cannot write the model file {str(path)!r} ({exc.strerror or exc}).") from None
+    if path.is_dir():
+        raise CLIError(f"model file {str(path)!r} is a folder.")

@@ -1,0 +1,118 @@
+"""What a run writes and prints: the output folder, score tables, submission files and plots."""
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._common import CLIError
+
+
+def prepare_out(path):
+    """Create the output folder and check that it is writable."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise CLIError(f"output folder {str(path)!r} is not writable ({exc.strerror or exc}).") from None
+    return path
+
+
+def format_table(table, official, definition="2023"):
+    shown = table.rename(columns={
+        "auc_source": "AUC (source)", "auc_target": "AUC (target)", "pauc": "pAUC", "auc": "AUC",
+        "pauc_source": "pAUC (source)", "pauc_target": "pAUC (target)",
+    })
+    text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+    mean = "arithmetic mean" if definition == "2020" else "harmonic mean"
+    return f"{text}\nOfficial score ({mean} of all AUCs and pAUCs): {official:.4f}"
+
+
+def markdown(table):
+    def cell(value):
+        if isinstance(value, (float, np.floating)):
+            return "" if np.isnan(value) else f"{value:.4f}"
+        return str(value)
+
+    numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
+    lines = [
+        "| " + " | ".join(map(str, table.columns)) + " |",
+        "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def write_plots(out_dir, frame, anomaly_score, decision, thresholds, embeddings, labelled, say):
+    """ROC curves, score histograms and 2-D embeddings per machine type and section, if skasd.plotting can."""
+    try:
+        from .. import plotting
+
+        written = 0
+        for (machine, section), Z in embeddings.items():
+            rows = ((frame["machine"] == machine) & (frame["section"] == section)).to_numpy()
+            domain = frame["domain"][rows].to_numpy(dtype=object)
+            if any(d not in ("source", "target") for d in domain):
+                domain = None
+            y = frame["label"][rows].to_numpy() if labelled else None
+            title = f"{machine} section {section}"
+            stem = f"{machine}_section_{section}"
+            figures = {
+                f"histogram_{stem}.png": plotting.plot_score_histograms(
+                    y, anomaly_score[rows], domain, threshold=thresholds.get((machine, section)), title=title,
+                )
+            }
+            if labelled:
+                figures[f"roc_{stem}.png"] = plotting.plot_roc(y, anomaly_score[rows], domain, title=title)
+            if Z is not None and len(Z) > 2:
+                attribute = frame["attributes"][rows].to_numpy(dtype=object)
+                figures[f"embedding_{stem}.png"] = plotting.plot_embedding_2d(
+                    np.asarray(Z, dtype=np.float64).reshape(len(Z), -1), domain=domain,
+                    attribute=attribute if all(attribute) else None, label=y, title=f"{title}: test clips",
+                )
+            for name, fig in figures.items():
+                plotting.save_figure(fig, out_dir / "plots" / name)
+                written += 1
+        say(f"  {written} plots written to {out_dir / 'plots'}/")
+    except ImportError as exc:
+        say(f"  plots skipped: {exc}")
+
+
+def write_run(out_dir, frame, anomaly_score, decision, thresholds, embeddings, *, definition, plots, say):
+    """Submission files, score table (if labelled) and plots of one pipeline; returns (table, official) or None."""
+    from ..datasets import write_dcase_submission
+    from ..metrics import dcase_scores
+
+    submission = out_dir / "submission"
+    paths = write_dcase_submission(submission, frame, anomaly_score, decision)
+    say(f"  {len(paths)} submission files written to {submission}/")
+    labels = frame["label"].to_numpy()
+    labelled = bool(len(labels)) and bool(np.isin(labels, (0, 1)).all())
+    result = None
+    if labelled:
+        table, official = dcase_scores(
+            labels, anomaly_score, frame["domain"].to_numpy(dtype=object), frame["machine"].to_numpy(dtype=object),
+            frame["section"].to_numpy(dtype=object), definition=definition,
+        )
+        table.to_csv(out_dir / "scores.csv", index=False)
+        (out_dir / "scores.md").write_text(
+            markdown(table) + f"\n\nOfficial score (DCASE {definition} definition): {official:.4f}\n"
+        )
+        result = table, official
+    elif (labels != -1).any():
+        say("  some test clips are unlabelled: no score table (scores and decisions only)")
+    else:
+        say("  test clips are unlabelled: no score table (scores and decisions only)")
+    if plots:
+        write_plots(out_dir, frame, anomaly_score, decision, thresholds, embeddings, labelled, say)
+    return result
+
+
+def format_summary(officials):
+    width = max(len(name) for name in officials)
+    lines = ["Official score per pipeline:"]
+    lines += [f"  {name:{width}s}  {score:.4f}" for name, score in officials.items()]
+    return "\n".join(lines)

@@ -1,0 +1,81 @@
+"""The command line's arguments."""
+
+import argparse
+
+from ._common import DEFAULT_PIPELINE, DEMO_PIPELINES, NAMED_SPLITS
+
+
+def build_parser():
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true", help="print results only, no progress")
+    common.add_argument("--traceback", action="store_true", help="show the traceback of errors (for bug reports)")
+    work = argparse.ArgumentParser(add_help=False)
+    work.add_argument("--random-state", type=int, default=0, metavar="SEED", help="seed of the models (default: %(default)s)")
+    work.add_argument("--n-jobs", type=int, default=None, metavar="N", help="parallel jobs for reading audio and features")
+    work.add_argument("--no-plots", action="store_true", help="write no plots")
+
+    parser = argparse.ArgumentParser(
+        prog="skasd", description="Anomalous sound detection for machine condition monitoring.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", parents=[common, work],
+        help="generate a DCASE-like data set, fit a strong pipeline and two baselines, print the score table",
+        description="Generate a DCASE-like data set, fit a strong default pipeline and two baselines per machine "
+        "type, print the official score table and write submission files, score tables and plots.",
+    )
+    demo.add_argument("--out", default="skasd_demo_output", metavar="DIR", help="output folder (default: %(default)s)")
+    demo.add_argument("--quick", action="store_true", help="a small data set (2 machine types, 1 s clips): seconds")
+    demo.add_argument("--pipelines", nargs="+", default=list(DEMO_PIPELINES), metavar="NAME",
+                      help="named pipelines to compare (default: %(default)s)")
+
+    evaluate = commands.add_parser(
+        "evaluate", parents=[common, work],
+        help="fit on a DCASE folder's training clips, score its test clips, write submission files and scores",
+        description="Fit one model per machine type and section on the train split of a DCASE-layout folder "
+        "(2020-2025), score the test split, write the challenge's submission CSVs, the score table (labelled "
+        "clips) and plots.",
+    )
+    evaluate.add_argument("--data", required=True, metavar="DIR", help="folder in the DCASE layout: <machine>/<train|test>/<files>")
+    evaluate.add_argument("--machine-types", nargs="+", default=None, metavar="MACHINE",
+                          help="machine types (folder names) to use; default: all")
+    evaluate.add_argument("--pipeline", default=DEFAULT_PIPELINE, metavar="NAME|FILE",
+                          help="a named pipeline (skasd pipelines) or a .toml/.yaml configuration file "
+                          "(default: %(default)s)")
+    evaluate.add_argument("--out", default="skasd_output", metavar="DIR", help="output folder (default: %(default)s)")
+    chooser = evaluate.add_mutually_exclusive_group()
+    chooser.add_argument("--split", choices=sorted(NAMED_SPLITS),
+                         help="fit on the first normal clips of the test split instead of a train split: "
+                         "valve-standard (source index < 30, target index < 5) or first-normals "
+                         "(--n-source, --n-target); evaluate the rest")
+    chooser.add_argument("--split-file", metavar="FILE",
+                         help="fit on the clips this file lists (one per line, relative to --data or bare file "
+                         "names), evaluate the other test clips")
+    evaluate.add_argument("--n-source", type=int, default=30, metavar="N", help="with --split first-normals (default: 30)")
+    evaluate.add_argument("--n-target", type=int, default=5, metavar="N", help="with --split first-normals (default: 5)")
+    evaluate.add_argument("--sample-rate", type=int, default=None, metavar="HZ", help="resample clips to this rate (Hz)")
+    evaluate.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                          help="pad or crop clips to this many seconds (default: the longest clip)")
+    evaluate.add_argument("--definition", default="2023", choices=["2020", "2021", "2022", "2023", "2024", "2025"],
+                          help="the DCASE year whose metric to report (default: %(default)s)")
+    evaluate.add_argument("--device", default=None, metavar="DEVICE", help="torch device of the embedders (default: their own, 'auto')")
+    evaluate.add_argument("--save", metavar="FILE", help="save the fitted models to FILE (for skasd score)")
+
+    score = commands.add_parser(
+        "score", parents=[common],
+        help="score audio files with saved models: file, anomaly score, decision (1 anomalous) per line",
+        description="Score audio files (or folders of them) with models saved by skasd evaluate --save; print "
+        "'file<TAB>anomaly score<TAB>decision' per file, decision 1 for anomalous.",
+    )
+    score.add_argument("--model", required=True, metavar="FILE", help="model file written by skasd evaluate --save")
+    score.add_argument("--machine", default=None, help="machine type of the files (default: their <machine>/ folder)")
+    score.add_argument("--section", default=None, help="section of the files (default: from DCASE file names)")
+    score.add_argument("files", nargs="+", help="audio files or folders")
+
+    listing = commands.add_parser(
+        "pipelines", parents=[common], help="list the named pipelines; --show NAME prints one as TOML",
+        description="List the named pipelines with one-line descriptions.",
+    )
+    listing.add_argument("--show", metavar="NAME", help="print this pipeline's configuration as TOML")
+    return parser

@@ -1,0 +1,72 @@
+"""Named pipelines and configuration files: resolving ``--pipeline``, building, fitting and scoring the models."""
+
+import time
+from pathlib import Path
+
+from ._common import DEFAULT_PIPELINE, CLIError
+
+
+def resolve_pipeline(spec):
+    """``(label, configuration)`` of a preset name or a configuration file."""
+    from .._config import load_config
+    from ..pipelines import PRESETS, preset_config
+
+    if spec in PRESETS:
+        return spec, preset_config(spec)
+    path = Path(spec)
+    if path.suffix.lower() in (".toml", ".yaml", ".yml") or path.is_file():
+        return path.name, load_config(path)
+    raise CLIError(
+        f"unknown pipeline {spec!r}; valid names: {', '.join(PRESETS)} (or a .toml/.yaml configuration file; "
+        "see skasd pipelines)."
+    )
+
+
+def factory(config, label, sample_rate, args, verbose):
+    from .._config import build_pipeline
+
+    context = {"sample_rate": sample_rate, "random_state": args.random_state}
+    if args.n_jobs is not None:
+        context["n_jobs"] = args.n_jobs
+    if getattr(args, "device", None):
+        context["device"] = args.device
+    if not verbose:
+        context["verbose"] = 0
+
+    def make():
+        return build_pipeline(config, where=label, context=context)
+
+    make()  # fail now, on a bad configuration, not after loading the data
+    return make
+
+
+def fit_and_score(make, config, X, frame, fit, evaluate, say):
+    from ..pipelines import fit_models, score_models, threshold
+
+    say(f"Fitting one model per machine type and section on {fit.sum()} clips...")
+    started = time.perf_counter()
+    models = fit_models(
+        make, X[fit], frame[fit], shared_embedding=config.get("shared_embedding", "none"), y=config.get("y"), log=say,
+    )
+    fitted = time.perf_counter()
+    say(f"Scoring {evaluate.sum()} clips...")
+    anomaly_score, decision, embeddings = score_models(models, X[evaluate], frame[evaluate], log=say, embeddings=True)
+    say(f"  fitted in {fitted - started:.1f} s, scored in {time.perf_counter() - fitted:.1f} s")
+    thresholds = {key: threshold(model) for key, model in models.items()}
+    return models, anomaly_score, decision, embeddings, thresholds
+
+
+def run_pipelines(args):
+    from .._config import dump_toml
+    from ..pipelines import PRESETS
+
+    if args.show:
+        label, config = resolve_pipeline(args.show)
+        print(f"# skasd pipeline {label!r}: save as a .toml file, edit, and pass it to --pipeline")
+        print(dump_toml(config), end="")
+        return
+    width = max(len(name) for name in PRESETS)
+    print("Named pipelines (skasd evaluate --pipeline NAME; skasd pipelines --show NAME prints one as TOML):")
+    for name, config in PRESETS.items():
+        marker = " (default)" if name == DEFAULT_PIPELINE else ""
+        print(f"  {name:{width}s}  {config['description']}{marker}")
