@@ -10,12 +10,8 @@ import torch
 from sklearn.pipeline import make_pipeline
 
 from skasd import KNNScorer
-from skasd.embedding._vit import (
-    MaskedTeacherStudentPretrainer,
-    SpectrogramViT,
-    ViTArcFaceEmbedder,
-    sincos_positions,
-)
+from skasd.embedding._vit import MaskedTeacherStudentPretrainer, ViTArcFaceEmbedder
+from skasd.embedding._vit_modules import SpectrogramViT, sincos_positions
 from skasd.embedding._vit_training import (
     EMATeacher,
     WarmupCosine,

@@ -325,7 +325,7 @@ class WarmupCosine:
 
 
 class MaskedTeacherStudentNet(NeuralNet):
-    """skorch net training a :class:`~skasd.embedding._vit.MaskedTeacherStudentModule`.
+    """skorch net training a :class:`~skasd.embedding._vit_modules.MaskedTeacherStudentModule`.
 
     One training step (``train_step_single``) on a batch of waveforms:
 
