@@ -10,7 +10,7 @@ from sklearn.pipeline import Pipeline
 
 from skasd import KNNScorer
 from skasd.datasets import make_machine_sounds
-from skasd.embedding._scan import (
+from skasd.embedding.scan import (
     ConfidentPairSCAN,
     ResNetEncoder,
     TwoViewAugmentation,

@@ -14,7 +14,7 @@ from ._losses import AdaProj, ArcFace, SubClusterAdaCos, SubspaceLoss
 from ._multibranch import MultiBranchEmbedder
 from ._pooling import FramePooling
 from ._pretrained import TorchModuleEmbedder
-from ._scan import ConfidentPairSCAN
+from .scan import ConfidentPairSCAN
 from ._soundnet import SoundNetEmbedder, convert_soundnet_weights
 from ._triplet import (
     PitchShifter,
@@ -23,7 +23,8 @@ from ._triplet import (
     draw_snr_db,
     make_positives,
 )
-from ._vit import MaskedTeacherStudentPretrainer, SpectrogramViT, ViTArcFaceEmbedder
+from ._vit import MaskedTeacherStudentPretrainer, ViTArcFaceEmbedder
+from ._vit_modules import SpectrogramViT
 
 __all__ = [
     "AdaProj",
