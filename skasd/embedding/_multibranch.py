@@ -14,14 +14,15 @@ from sklearn.base import (
 )
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 from torch import nn
 
-from ..utils._torch import resolve_device, transform_with_trained_module
+from ..utils._torch import resolve_device
 from ._blocks import ResidualBlock2d
 from ._losses import AdaProj, ArcFace, SubClusterAdaCos, SubspaceLoss
 from ._training import (
     AuxiliaryClassifierNet,
+    TrainedEmbedderMixin,
     check_class_labels,
     draw_seed,
     make_training_net,
@@ -175,7 +176,7 @@ class MultiBranchNet(nn.Module):
 _LOSSES = {"subspace", "scac", "arcface", "adaproj"}
 
 
-class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Embed waveforms with CNN branches trained to classify auxiliary labels.
 
     Each branch turns the waveform into one view of its spectrum (a
@@ -525,27 +526,7 @@ class MultiBranchEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             "triplet_margin": self.triplet_margin,
         }
 
-    def transform(self, X):
-        """Embed clips with the trained network.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_clips, n_samples)
-            Waveforms at ``sample_rate``, as long as those of ``fit``.
-
-        Returns
-        -------
-        embeddings : ndarray of shape (n_clips, n_embedding_), dtype float32
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return transform_with_trained_module(
-            self.net_.module_, X, batch_size=self.batch_size, n_jobs=self.n_jobs, verbose=self.verbose > 1,
-            desc=type(self).__name__,
-        )
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
-        tags.transformer_tags.preserves_dtype = ["float32"]
         return tags

@@ -15,10 +15,13 @@ import contextlib
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import to_device
+
+from ..utils._torch import transform_with_trained_module
 
 
 @contextlib.contextmanager
@@ -218,6 +221,42 @@ def validation_split(early_stopping, validation_fraction, seed):
     return ValidSplit(validation_fraction, stratified=True, random_state=seed)
 
 
+class TrainedEmbedderMixin:
+    """What every trained embedder does once fitted: embed clips in batches with its net's module.
+
+    For estimators whose ``fit`` sets ``net_`` (a skorch net) and that have
+    ``batch_size``, ``n_jobs`` and ``verbose``. Comes before the scikit-learn
+    bases, so that its tags extend theirs.
+    """
+
+    def _embed(self, X):
+        return transform_with_trained_module(
+            self.net_.module_, X, batch_size=self.batch_size, n_jobs=self.n_jobs, verbose=self.verbose > 1,
+            desc=type(self).__name__,
+        )
+
+    def transform(self, X):
+        """Embed clips with the trained network (no augmentation).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_samples)
+            Waveforms at ``sample_rate``, as long as those of ``fit``.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_clips, n_embedding_), dtype float32
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self._embed(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
 class AuxiliaryClassifierNet(NeuralNet):
     """skorch net training an embedding module to classify auxiliary labels.
 
@@ -281,6 +320,7 @@ class AuxiliaryClassifierNet(NeuralNet):
 
 __all__ = [
     "AuxiliaryClassifierNet",
+    "TrainedEmbedderMixin",
     "check_class_labels",
     "draw_seed",
     "make_training_net",

@@ -46,11 +46,11 @@ from ..utils._checkpoints import load_into, load_state_dict
 from ..utils._torch import (
     resolve_device,
     transform_in_batches,
-    transform_with_trained_module,
 )
 from ._losses import ArcFace
 from ._training import (
     AuxiliaryClassifierNet,
+    TrainedEmbedderMixin,
     check_class_labels,
     draw_seed,
     make_training_net,
@@ -195,7 +195,7 @@ _ARCHITECTURE_DOC = """\
 
 
 class MaskedTeacherStudentPretrainer(
-    _ViTArchitectureMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    _ViTArchitectureMixin, TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
     __doc__ = f"""Domain-adaptive, self-supervised pre-training of a spectrogram ViT (masked teacher-student, EAT).
 
@@ -491,12 +491,7 @@ class MaskedTeacherStudentPretrainer(
         -------
         embeddings : ndarray of shape (n_clips, n_embedding_), dtype float32
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return transform_with_trained_module(
-            self.net_.module_, X, batch_size=self.batch_size, n_jobs=self.n_jobs, verbose=self.verbose > 1,
-            desc=type(self).__name__,
-        )
+        return super().transform(X)
 
     def encoder_state_dict(self):
         """A CPU copy of the student's state dict: the weights :class:`ViTArcFaceEmbedder` starts from."""
@@ -518,17 +513,14 @@ class MaskedTeacherStudentPretrainer(
         torch.save(self.encoder_state_dict(), path)
         return path
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        return tags
-
 
 # ---------------------------------------------------------------------------
 # Step 3: fine-tuning on machine attributes
 
 
-class ViTArcFaceEmbedder(_ViTArchitectureMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class ViTArcFaceEmbedder(
+    _ViTArchitectureMixin, TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     __doc__ = f"""Fine-tune a spectrogram ViT to classify machine attributes with ArcFace; embed clips.
 
     Step 3 of Fang et al. (model adaptation): the (domain-adaptively
@@ -824,16 +816,10 @@ class ViTArcFaceEmbedder(_ViTArchitectureMixin, ClassNamePrefixFeaturesOutMixin,
         embeddings : ndarray of shape (n_clips, n_embedding_), dtype float32
             The CLS output or the mean patch output, after ``pooling``.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return transform_with_trained_module(
-            self.net_.module_, X, batch_size=self.batch_size, n_jobs=self.n_jobs, verbose=self.verbose > 1,
-            desc=type(self).__name__,
-        )
+        return super().transform(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
-        tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 

@@ -8,16 +8,15 @@ import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 from skorch.callbacks import LRScheduler
 
 from ...scoring._base import BaseScorer
 from ...scoring._mahalanobis import MahalanobisScorer
 from ...utils._torch import (
     resolve_device,
-    transform_with_trained_module,
 )
-from .._training import draw_seed, make_training_net, seeded_torch
+from .._training import TrainedEmbedderMixin, draw_seed, make_training_net, seeded_torch
 from ._augment import AUGMENTATIONS
 from ._loss import NTXentLoss
 from ._modules import SCANModule
@@ -31,7 +30,7 @@ _BALANCE_STARTS = ("warmup", "shift")
 _SHRINKAGES = ("ledoit_wolf", "oas")
 
 
-class ConfidentPairSCAN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseScorer):
+class ConfidentPairSCAN(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseScorer):
     """Selective contrastive learning against anomalies in the training set (SCAN).
 
     In real plants the "normal" training set holds some anomalous clips by
@@ -452,12 +451,6 @@ class ConfidentPairSCAN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseS
             reference = np.ones_like(reference)
         return reference
 
-    def _embed(self, X):
-        return transform_with_trained_module(
-            self.net_.module_, X, batch_size=self.batch_size, n_jobs=self.n_jobs, verbose=self.verbose > 1,
-            desc=type(self).__name__,
-        )
-
     def transform(self, X):
         """Embed clips with the trained encoder (no augmentation): the latent vectors ``z``.
 
@@ -470,9 +463,7 @@ class ConfidentPairSCAN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseS
         -------
         embeddings : ndarray of shape (n_clips, n_embedding_), dtype float32
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self._embed(X)
+        return super().transform(X)
 
     def score_samples(self, X):
         """Opposite of the squared Mahalanobis distance of each clip's embedding: higher is more normal.
@@ -489,7 +480,4 @@ class ConfidentPairSCAN(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseS
         embeddings = self.transform(X)
         return self.scorer_.score_samples(embeddings)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        return tags
+
