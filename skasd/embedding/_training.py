@@ -257,7 +257,25 @@ class TrainedEmbedderMixin:
         return tags
 
 
-class AuxiliaryClassifierNet(NeuralNet):
+class TrainingHooksNet(NeuralNet):
+    """skorch's NeuralNet with the two hooks every skasd training step goes through.
+
+    ``forward_context``: the context the training forward pass and loss run
+    in; ``backward``: the gradients of the training loss. Plain here; the
+    accelerate nets (:mod:`skasd.embedding._accelerate`) override only these
+    two (autocast, and ``accelerator.backward``).
+    """
+
+    def forward_context(self):
+        """Context of the training forward pass and loss: none here; autocast under accelerate."""
+        return contextlib.nullcontext()
+
+    def backward(self, loss):
+        """Gradients of the training loss; through the accelerator under accelerate."""
+        loss.backward()
+
+
+class AuxiliaryClassifierNet(TrainingHooksNet):
     """skorch net training an embedding module to classify auxiliary labels.
 
     The module maps a batch of inputs (waveforms) to embeddings; the
@@ -296,14 +314,6 @@ class AuxiliaryClassifierNet(NeuralNet):
         mixed = lam_x * Xi + (1 - lam_x) * Xi[partner]
         return mixed, lam[:, None] * targets + (1 - lam[:, None]) * targets[partner]
 
-    def forward_context(self):
-        """Context of the training forward pass and loss: none here; autocast under accelerate."""
-        return contextlib.nullcontext()
-
-    def backward(self, loss):
-        """Gradients of the training loss; through the accelerator under accelerate."""
-        loss.backward()
-
     def train_step_single(self, batch, **fit_params):
         """One optimisation step's forward and backward pass, on a mixed batch."""
         self._set_training(True)
@@ -321,6 +331,7 @@ class AuxiliaryClassifierNet(NeuralNet):
 __all__ = [
     "AuxiliaryClassifierNet",
     "TrainedEmbedderMixin",
+    "TrainingHooksNet",
     "check_class_labels",
     "draw_seed",
     "make_training_net",

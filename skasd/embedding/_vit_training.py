@@ -22,11 +22,12 @@ The pieces of masked teacher-student pre-training (EAT; Fang et al., eqs.
 import math
 
 import torch
-from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, PassthroughScoring
 from skorch.dataset import unpack_data
 from skorch.utils import to_device
 from torch import nn
+
+from ._training import TrainingHooksNet
 
 __all__ = [
     "EMATeacher",
@@ -324,7 +325,7 @@ class WarmupCosine:
 # skorch net
 
 
-class MaskedTeacherStudentNet(NeuralNet):
+class MaskedTeacherStudentNet(TrainingHooksNet):
     """skorch net training a :class:`~skasd.embedding._vit_modules.MaskedTeacherStudentModule`.
 
     One training step (``train_step_single``) on a batch of waveforms:
@@ -370,14 +371,13 @@ class MaskedTeacherStudentNet(NeuralNet):
             if parameter.requires_grad:
                 yield name, parameter
 
-    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        """Record the epoch's mean ``frame_loss`` and ``utterance_loss`` (shown by the epoch log)."""
-        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
-        batches = self.history[-1, "batches"]
-        for key in ("frame_loss", "utterance_loss"):
-            values = [batch[key] for batch in batches if key in batch]
-            if values:
-                self.history.record(key, sum(values) / len(values))
+    def get_default_callbacks(self):
+        """skorch's, plus the epoch means of the two loss terms (shown by the epoch log)."""
+        return [
+            *super().get_default_callbacks(),
+            ("frame_loss", PassthroughScoring(name="frame_loss", on_train=True)),
+            ("utterance_loss", PassthroughScoring(name="utterance_loss", on_train=True)),
+        ]
 
     def train_step_single(self, batch, **fit_params):
         """One masked teacher-student step: targets, masks, student, decoder, UFO loss, backward."""
@@ -386,35 +386,36 @@ class MaskedTeacherStudentNet(NeuralNet):
         module.teacher.eval()  # no dropout in the targets (the teacher has none by default anyway)
         Xi, _ = unpack_data(batch)
         Xi = to_device(Xi, self.device)
-        log_mel = module.student.log_mel(Xi)  # the teacher's front end and input statistics are the same
-        tokens, grid = module.student.embed_patches(log_mel)
-        with torch.no_grad():
-            teacher_tokens, _ = module.teacher.embed_patches(log_mel)
-            _, layers = module.teacher.encode(teacher_tokens, return_layers=True)
-            frame_targets, utterance_target = teacher_targets([h[:, 1:] for h in layers])
-        n_patches = tokens.shape[1]
-        n_keep = n_kept_patches(self.mask_ratio, n_patches)
-        n_copies = tokens.shape[0] * self.n_masks
-        keep = inverse_block_mask(grid, n_keep, n_copies, block_size=self.block_size, device=tokens.device)
-        kept_index = torch.nonzero(keep)[:, 1].view(n_copies, n_keep)
-        masked_index = torch.nonzero(~keep)[:, 1].view(n_copies, n_patches - n_keep)
-        tokens = tokens.repeat_interleave(self.n_masks, dim=0)
-        kept = tokens.gather(1, kept_index[..., None].expand(-1, -1, tokens.shape[-1]))
-        encoded, _ = module.student.encode(kept)
-        predictions = module.decoder(encoded[:, 1:], kept_index, grid)
-        dim = predictions.shape[-1]
-        frame_prediction = predictions.gather(1, masked_index[..., None].expand(-1, -1, dim))
-        frame_targets = frame_targets.repeat_interleave(self.n_masks, dim=0)
-        frame_target = frame_targets.gather(1, masked_index[..., None].expand(-1, -1, dim))
-        utterance_target = utterance_target.repeat_interleave(self.n_masks, dim=0)
-        loss, frame_loss, utterance_loss = self.criterion_(
-            frame_prediction, frame_target, encoded[:, 0], utterance_target
-        )
+        with self.forward_context():
+            log_mel = module.student.log_mel(Xi)  # the teacher's front end and input statistics are the same
+            tokens, grid = module.student.embed_patches(log_mel)
+            with torch.no_grad():
+                teacher_tokens, _ = module.teacher.embed_patches(log_mel)
+                _, layers = module.teacher.encode(teacher_tokens, return_layers=True)
+                frame_targets, utterance_target = teacher_targets([h[:, 1:] for h in layers])
+            n_patches = tokens.shape[1]
+            n_keep = n_kept_patches(self.mask_ratio, n_patches)
+            n_copies = tokens.shape[0] * self.n_masks
+            keep = inverse_block_mask(grid, n_keep, n_copies, block_size=self.block_size, device=tokens.device)
+            kept_index = torch.nonzero(keep)[:, 1].view(n_copies, n_keep)
+            masked_index = torch.nonzero(~keep)[:, 1].view(n_copies, n_patches - n_keep)
+            tokens = tokens.repeat_interleave(self.n_masks, dim=0)
+            kept = tokens.gather(1, kept_index[..., None].expand(-1, -1, tokens.shape[-1]))
+            encoded, _ = module.student.encode(kept)
+            predictions = module.decoder(encoded[:, 1:], kept_index, grid)
+            dim = predictions.shape[-1]
+            frame_prediction = predictions.gather(1, masked_index[..., None].expand(-1, -1, dim))
+            frame_targets = frame_targets.repeat_interleave(self.n_masks, dim=0)
+            frame_target = frame_targets.gather(1, masked_index[..., None].expand(-1, -1, dim))
+            utterance_target = utterance_target.repeat_interleave(self.n_masks, dim=0)
+            loss, frame_loss, utterance_loss = self.criterion_(
+                frame_prediction, frame_target, encoded[:, 0], utterance_target
+            )
         if not bool(torch.isfinite(loss)):
             raise ValueError(
                 f"The UFO loss is {float(loss)} at epoch {len(self.history)}: lower lr."
             )
-        loss.backward()
+        self.backward(loss)
         self.history.record_batch("frame_loss", frame_loss.item())
         self.history.record_batch("utterance_loss", utterance_loss.item())
         return {"loss": loss, "y_pred": encoded[:, 0]}

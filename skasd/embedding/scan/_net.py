@@ -3,10 +3,10 @@
 import numpy as np
 import torch
 from scipy.stats import chi2
-from skorch import NeuralNet
 from skorch.dataset import unpack_data
 from skorch.utils import to_device
 
+from .._training import TrainingHooksNet
 from ._loss import NTXentLoss
 from ._pairs import FIRST_POSITIVE_EPOCH, balance_factor, confident_pairs, statistics_dtype
 
@@ -19,7 +19,7 @@ __all__ = [
 _COLLAPSE_RTOL = 1e-10
 
 
-class ContrastiveNet(NeuralNet):
+class ContrastiveNet(TrainingHooksNet):
     """skorch net training a :class:`SCANModule` with selective contrastive learning.
 
     The data set's ``y`` holds each clip's index (``np.arange(n_clips)``),
@@ -131,22 +131,24 @@ class ContrastiveNet(NeuralNet):
         module = self.module_
         n_pairs = Xi.shape[0]
         epoch = len(self.history)
-        z = module.embed(module.views(Xi))
-        self._check_spread(z, epoch)
-        h = module.projection(z)
-        threshold = self.threshold(epoch)
-        if threshold is None:
-            confident = torch.ones(n_pairs, dtype=torch.bool, device=z.device)
-        else:
-            confident, _ = confident_pairs(
-                z[:n_pairs].detach(), z[n_pairs:].detach(), threshold, center=self.center, shrinkage=self.shrinkage
-            )
-        loss = self.criterion_(h[:n_pairs], h[n_pairs:], mask=confident)
+        with self.forward_context():
+            z = module.embed(module.views(Xi))
+            self._check_spread(z, epoch)
+            h = module.projection(z)
+            threshold = self.threshold(epoch)
+            if threshold is None:
+                confident = torch.ones(n_pairs, dtype=torch.bool, device=z.device)
+            else:
+                confident, _ = confident_pairs(
+                    z[:n_pairs].detach(), z[n_pairs:].detach(), threshold, center=self.center,
+                    shrinkage=self.shrinkage,
+                )
+            loss = self.criterion_(h[:n_pairs], h[n_pairs:], mask=confident)
         if not bool(torch.isfinite(loss)):
             raise ValueError(
                 f"The contrastive loss is {float(loss)} at epoch {epoch}: lower lr or raise temperature."
             )
-        loss.backward()
+        self.backward(loss)
         confident = confident.cpu().numpy()
         self.confident_history_[-1][np.asarray(index)] = confident
         self.history.record_batch("confident_pairs", int(confident.sum()))
