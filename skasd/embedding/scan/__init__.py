@@ -13,9 +13,10 @@ Section II), and the module of each:
   giving ``h``, and :class:`SCANModule` around them and the front end;
 - :mod:`._loss`: :func:`nt_xent_loss`, SimCLR's loss, restricted to the
   confident pairs, and :class:`NTXentLoss`, the same as the skorch criterion;
-- :mod:`._pairs`: :func:`geometric_median_torch`, :func:`shrinkage_covariance`,
-  :func:`mahalanobis_scores` and :func:`confident_pairs`, the per-step
-  selection (eqs. 3-7) on the batch's ``2N`` latent vectors, and
+- :mod:`._pairs`: :func:`confident_pairs`, the per-step selection (eqs. 3-7)
+  on the batch's ``2N`` latent vectors, with the torch Mahalanobis statistics
+  of :mod:`skasd.scoring._mahalanobis_torch` (:func:`geometric_median_torch`,
+  :func:`shrinkage_covariance`, :func:`mahalanobis_scores`), and
   :func:`balance_factor`, the schedule of its threshold (eq. 6);
 - :mod:`._net`: :class:`ContrastiveNet`, the skorch net whose
   ``train_step_single`` runs a selective step and records which clips were
@@ -25,18 +26,17 @@ Section II), and the module of each:
   ``anomaly_score``) in one.
 """
 
+from ...scoring._mahalanobis_torch import (
+    geometric_median_torch,
+    mahalanobis_scores,
+    shrinkage_covariance,
+)
 from ._augment import AUGMENTATIONS, TwoViewAugmentation, log_mel_front_end
 from ._estimator import ConfidentPairSCAN
 from ._loss import NTXentLoss, nt_xent_loss
 from ._modules import ProjectionHead, ResNetEncoder, SCANModule
 from ._net import ContrastiveNet
-from ._pairs import (
-    balance_factor,
-    confident_pairs,
-    geometric_median_torch,
-    mahalanobis_scores,
-    shrinkage_covariance,
-)
+from ._pairs import balance_factor, confident_pairs
 
 __all__ = [
     "AUGMENTATIONS",

@@ -6,9 +6,10 @@ from scipy.stats import chi2
 from skorch.dataset import unpack_data
 from skorch.utils import to_device
 
+from ...scoring._mahalanobis_torch import statistics_dtype
 from .._training import TrainingHooksNet
 from ._loss import NTXentLoss
-from ._pairs import FIRST_POSITIVE_EPOCH, balance_factor, confident_pairs, statistics_dtype
+from ._pairs import FIRST_POSITIVE_EPOCH, balance_factor, confident_pairs
 
 __all__ = [
     "ContrastiveNet",
