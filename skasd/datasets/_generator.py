@@ -1,24 +1,16 @@
 """Synthetic DCASE-like machine sounds, for tests, examples and benchmarks.
 
-Every clip is rendered from a small physical model of a rotating machine
-recorded in a factory hall:
-
-* the machine: a shaft turning at the speed attribute (with a little random
-  jitter and slow wander), a characteristic tone at an integer order of the
-  shaft rate (blade-pass, vane-pass or gear-mesh frequency) with harmonics
-  and shaft-rate sidebands, shaft harmonics and broadband flow or rolling
-  noise, all filtered through the structural resonances (modes) of the
-  machine unit;
-* the background: coloured noise, mains hum and distant intermittent events
-  (impacts, compressed-air hisses);
-* an anomaly, for anomalous clips: a signal *added* to the normal clip and
-  scaled by ``anomaly_strength``, so that strength 0 gives exactly the normal
-  clip drawn from the same seed.
+:func:`make_machine_sounds` plans a data set here and renders its clips with
+the signal models of ``_sound_physics.py`` (a rotating machine recorded in a
+factory hall, plus an anomaly added to the anomalous clips). This module
+holds the planning: the catalogue of machine types, the machine unit and the
+source and target operating conditions of each section, which clips each
+section gets (domain, split, label, condition, anomaly kind) and the seed of
+each, and the assembling of the clips into a data set.
 """
 
 import numbers
 import os
-from dataclasses import dataclass
 from itertools import product
 
 import numpy as np
@@ -29,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ._dcase import save_dcase
 from ._frame import make_frame
+from ._sound_physics import Background, Condition, MachineType, Unit, db_jitter, render_clip
 
 #: Machine types :func:`make_machine_sounds` can render.
 MACHINE_TYPES = ("fan", "pump", "gearbox", "bearing")
@@ -42,41 +35,8 @@ _DOMAIN_SHIFTS = ("speed", "load", "background")
 _SOURCE_LOADS = (40, 70)
 _TARGET_LOADS = (10, 100)
 
-
-@dataclass(frozen=True)
-class _MachineType:
-    """What sets one machine type's sound apart; levels are amplitude ratios."""
-
-    # Characteristic order (blades, vanes, gear teeth; 1: the shaft itself)
-    # of sections 00, 01, ..., cycled.
-    orders: tuple
-    n_harmonics: int
-    # Amplitude ratio between successive harmonics of the characteristic tone.
-    harmonic_decay: float
-    # Modulation of the characteristic tone at the shaft rate (gear
-    # eccentricity, unequal blades), heard as sidebands at +-1x, +-2x.
-    sideband_depth: float
-    # 1x, 2x, ... shaft components relative to the characteristic tone.
-    shaft_levels: tuple
-    # Broadband (flow, rolling) noise RMS relative to the characteristic tone's
-    # fundamental.
-    noise_level: float
-    # Band of the broadband noise at the reference speed; it scales with speed.
-    noise_band_hz: tuple
-    # Modulation of the broadband noise at the characteristic frequency
-    # (blade-passing turbulence).
-    noise_modulation: float
-    source_speeds_rpm: tuple
-    # Speeds of a speed-shifted target domain: one below, one above the source's.
-    target_speeds_rpm: tuple
-
-    @property
-    def reference_speed_rpm(self):
-        return self.source_speeds_rpm[len(self.source_speeds_rpm) // 2]
-
-
 _MACHINE_SPECS = {
-    "fan": _MachineType(
+    "fan": MachineType(
         orders=(7, 5, 9, 6, 11, 8),
         n_harmonics=4,
         harmonic_decay=0.45,
@@ -88,7 +48,7 @@ _MACHINE_SPECS = {
         source_speeds_rpm=(900, 1200, 1500),
         target_speeds_rpm=(600, 1800),
     ),
-    "pump": _MachineType(
+    "pump": MachineType(
         orders=(6, 5, 7, 8),
         n_harmonics=4,
         harmonic_decay=0.5,
@@ -100,7 +60,7 @@ _MACHINE_SPECS = {
         source_speeds_rpm=(1200, 1500, 1800),
         target_speeds_rpm=(900, 2400),
     ),
-    "gearbox": _MachineType(
+    "gearbox": MachineType(
         orders=(23, 31, 19, 27, 37),
         n_harmonics=3,
         harmonic_decay=0.5,
@@ -112,7 +72,7 @@ _MACHINE_SPECS = {
         source_speeds_rpm=(600, 900, 1200),
         target_speeds_rpm=(450, 1500),
     ),
-    "bearing": _MachineType(
+    "bearing": MachineType(
         orders=(1,),
         n_harmonics=6,
         harmonic_decay=0.6,
@@ -127,54 +87,8 @@ _MACHINE_SPECS = {
 }
 
 
-@dataclass(frozen=True)
-class _Background:
-    """The factory hall around the machine."""
-
-    # Slope of the noise power spectrum (1: pink noise, 0: white noise).
-    slope: float
-    hum_hz: float
-    # Distant impacts and hisses per second.
-    event_rate: float
-    # Machine-to-background level ratio.
-    snr_db: float
-
-
-_SOURCE_BACKGROUND = _Background(slope=1.0, hum_hz=50.0, event_rate=0.5, snr_db=6.0)
-_SHIFTED_BACKGROUND = _Background(slope=0.3, hum_hz=60.0, event_rate=2.0, snr_db=0.0)
-
-
-@dataclass(frozen=True)
-class _Condition:
-    """An operating condition: what the attributes say, plus the background."""
-
-    speed_rpm: int
-    load: int
-    background: _Background
-
-    @property
-    def attributes(self):
-        return f"spd_{self.speed_rpm}_load_{self.load}"
-
-
-@dataclass(frozen=True, eq=False)
-class _Unit:
-    """One machine unit (a section): its own structure and parts."""
-
-    spec: _MachineType
-    order: int
-    harmonic_levels: np.ndarray
-    shaft_levels: np.ndarray
-    mode_hz: np.ndarray
-    mode_q: np.ndarray
-    mode_gain: np.ndarray
-    # Defect frequencies of the bearing in shaft orders (outer, inner race).
-    outer_race_order: float
-    inner_race_order: float
-    bearing_resonance_hz: float
-    source_conditions: tuple
-    target_conditions: tuple
-    domain_shift: str
+_SOURCE_BACKGROUND = Background(slope=1.0, hum_hz=50.0, event_rate=0.5, snr_db=6.0)
+_SHIFTED_BACKGROUND = Background(slope=0.3, hum_hz=60.0, event_rate=2.0, snr_db=0.0)
 
 
 def _draw_unit(spec, section, rng):
@@ -182,7 +96,7 @@ def _draw_unit(spec, section, rng):
     n_balls = rng.integers(7, 13)
     ball_to_pitch = rng.uniform(0.15, 0.3) * np.cos(np.deg2rad(rng.uniform(0, 15)))
     source_conditions = tuple(
-        _Condition(speed, load, _SOURCE_BACKGROUND)
+        Condition(speed, load, _SOURCE_BACKGROUND)
         for speed, load in product(spec.source_speeds_rpm, _SOURCE_LOADS)
     )
     domain_shift = _DOMAIN_SHIFTS[section % len(_DOMAIN_SHIFTS)]
@@ -196,13 +110,13 @@ def _draw_unit(spec, section, rng):
         loads = _TARGET_LOADS
     else:
         background = _SHIFTED_BACKGROUND
-    target_conditions = tuple(_Condition(speed, load, background) for speed, load in product(speeds, loads))
+    target_conditions = tuple(Condition(speed, load, background) for speed, load in product(speeds, loads))
     harmonic_decay = spec.harmonic_decay ** np.arange(spec.n_harmonics)
-    return _Unit(
+    return Unit(
         spec=spec,
         order=spec.orders[section % len(spec.orders)],
-        harmonic_levels=harmonic_decay * _db_jitter(rng, 3.0, spec.n_harmonics),
-        shaft_levels=np.asarray(spec.shaft_levels) * _db_jitter(rng, 3.0, len(spec.shaft_levels)),
+        harmonic_levels=harmonic_decay * db_jitter(rng, 3.0, spec.n_harmonics),
+        shaft_levels=np.asarray(spec.shaft_levels) * db_jitter(rng, 3.0, len(spec.shaft_levels)),
         mode_hz=np.sort(np.exp(rng.uniform(np.log(200.0), np.log(6000.0), size=4))),
         mode_q=rng.uniform(4.0, 12.0, size=4),
         mode_gain=np.exp(rng.uniform(0.0, np.log(4.0), size=4)),
@@ -213,329 +127,6 @@ def _draw_unit(spec, section, rng):
         target_conditions=target_conditions,
         domain_shift=domain_shift,
     )
-
-
-def _db_jitter(rng, spread_db, size=None):
-    """Random amplitude factors, normally distributed in decibels."""
-    return 10 ** (rng.normal(0.0, spread_db, size=size) / 20)
-
-
-def _rms(signal):
-    return np.sqrt(np.mean(np.square(signal)))
-
-
-def _reduced(angle):
-    """``angle`` modulo 2 pi, in single precision.
-
-    Single-precision trigonometry is many times faster than double, and on a
-    reduced angle it is ample for 16-bit audio.
-    """
-    turns = angle * (1 / (2 * np.pi))
-    turns -= np.floor(turns)
-    return (2 * np.pi * turns).astype(np.float32)
-
-
-def _cos(angle):
-    """``cos(angle)``, in single precision."""
-    return np.cos(_reduced(angle))
-
-
-def _phasor(angle):
-    """``exp(1j * angle)``, in single precision."""
-    reduced = _reduced(angle)
-    return np.cos(reduced) + 1j * np.sin(reduced)
-
-
-def _harmonic_series(phasor, fundamental_hz, amplitudes, phases, max_hz):
-    """``sum_k amplitudes[k-1] * cos(k * angle + phases[k-1])`` from ``exp(1j * angle)``.
-
-    Harmonics at or above ``max_hz`` are left out.
-    """
-    series = np.zeros_like(phasor)
-    power = np.ones_like(phasor)
-    for k, (amplitude, phase) in enumerate(zip(amplitudes, phases), start=1):
-        power *= phasor
-        if k * fundamental_hz < max_hz:
-            series += complex(amplitude * np.exp(1j * phase)) * power
-    return series.real
-
-
-def _structural_response(unit, frequencies, rng):
-    """Frequency response of the unit's structure: direct path plus its modes.
-
-    The modes drift together by up to 1 % from clip to clip (temperature).
-    """
-    mode_hz = unit.mode_hz * (1 + rng.uniform(-0.01, 0.01))
-    # Keep 0 Hz off the division; a mode's response there is 0 anyway.
-    f = np.maximum(frequencies, frequencies[1] / 2)
-    # Each mode adds gain / (1 + 1j * detuning), in real arithmetic for speed.
-    real = np.ones(len(f))
-    imag = np.zeros(len(f))
-    for hz, q, gain in zip(mode_hz, unit.mode_q, unit.mode_gain):
-        detuning = q * (f / hz - hz / f)
-        weight = gain / (1 + detuning**2)
-        real += weight
-        imag -= weight * detuning
-    return real + 1j * imag
-
-
-@dataclass
-class _Motion:
-    """What the anomalies lock onto: the shaft and the normal machine sound."""
-
-    shaft_hz: float
-    shaft_angle: np.ndarray
-    harmonic_phases: np.ndarray
-    response: np.ndarray
-    frequencies: np.ndarray
-    machine: np.ndarray
-    machine_rms: float
-
-
-# Speed tolerance within an attribute value and slow wander within a clip.
-_SPEED_JITTER = 0.015
-_SPEED_WANDER = 0.002
-
-
-def _machine_sound(unit, condition, rng, n_samples, sample_rate):
-    """The machine's own sound, with what the anomalies need to lock onto it."""
-    spec = unit.spec
-    time = np.arange(n_samples) / sample_rate
-    frequencies = np.fft.rfftfreq(n_samples, 1 / sample_rate)
-    # Components above this are left out, as a recorder's anti-alias filter would.
-    max_hz = 0.45 * sample_rate
-    shaft_hz = condition.speed_rpm / 60 * (1 + rng.uniform(-_SPEED_JITTER, _SPEED_JITTER))
-    knots = np.linspace(0.0, time[-1], max(2, int(10 * time[-1]) + 2))
-    wander = _SPEED_WANDER * np.interp(time, knots, rng.standard_normal(len(knots)))
-    shaft_angle = 2 * np.pi * np.cumsum(shaft_hz * (1 + wander)) / sample_rate + rng.uniform(0, 2 * np.pi)
-    shaft = _phasor(shaft_angle)
-    load_factor = 0.5 + condition.load / 100
-
-    n_shaft_harmonics = len(unit.shaft_levels)
-    shaft_levels = unit.shaft_levels * _db_jitter(rng, 1.5, n_shaft_harmonics)
-    shaft_phases = rng.uniform(0, 2 * np.pi, size=n_shaft_harmonics)
-    sound = _harmonic_series(shaft, shaft_hz, shaft_levels, shaft_phases, max_hz)
-
-    characteristic_hz = unit.order * shaft_hz
-    characteristic = _phasor(unit.order * shaft_angle)
-    harmonic_phases = rng.uniform(0, 2 * np.pi, size=spec.n_harmonics)
-    harmonic_levels = unit.harmonic_levels * _db_jitter(rng, 1.5, spec.n_harmonics) * load_factor
-    tonal = _harmonic_series(characteristic, characteristic_hz, harmonic_levels, harmonic_phases, max_hz)
-    sideband_phases = rng.uniform(0, 2 * np.pi, size=2)
-    sidebands = _harmonic_series(shaft, shaft_hz, [1.0, 0.5], sideband_phases, max_hz)
-    sound += tonal * (1 + spec.sideband_depth * load_factor * sidebands)
-
-    speed_ratio = condition.speed_rpm / spec.reference_speed_rpm
-    low_hz, high_hz = np.asarray(spec.noise_band_hz) * speed_ratio
-    # A second-order high-pass and a first-order low-pass.
-    high_pass = 1 / np.sqrt(1 + (low_hz / np.maximum(frequencies, 1.0)) ** 4)
-    low_pass = 1 / np.sqrt(1 + (frequencies / high_hz) ** 2)
-    noise = _coloured_noise(high_pass * low_pass, rng, n_samples)
-    noise *= spec.noise_level * _db_jitter(rng, 2.0) * np.sqrt(load_factor)
-    noise *= 1 + spec.noise_modulation * _harmonic_series(
-        characteristic, characteristic_hz, [1.0], [rng.uniform(0, 2 * np.pi)], max_hz
-    )
-    sound += noise
-
-    response = _structural_response(unit, frequencies, rng)
-    machine = np.fft.irfft(np.fft.rfft(sound) * response, n=n_samples)
-    # Louder at higher speed and load, whatever the unit's resonances.
-    loudness = speed_ratio**1.5 * np.sqrt(load_factor)
-    machine *= loudness / _rms(machine)
-    motion = _Motion(
-        shaft_hz=shaft_hz,
-        shaft_angle=shaft_angle,
-        harmonic_phases=harmonic_phases,
-        response=response,
-        frequencies=frequencies,
-        machine=machine,
-        machine_rms=loudness,
-    )
-    return machine, motion
-
-
-def _coloured_noise(amplitude_spectrum, rng, n_samples):
-    """Gaussian noise of unit RMS with the given amplitude spectrum."""
-    spectrum = amplitude_spectrum * (
-        rng.standard_normal(len(amplitude_spectrum)) + 1j * rng.standard_normal(len(amplitude_spectrum))
-    )
-    spectrum[0] = 0.0
-    noise = np.fft.irfft(spectrum, n=n_samples)
-    return noise / _rms(noise)
-
-
-def _background_sound(background, rng, n_samples, sample_rate):
-    """Factory background of unit RMS (before its events)."""
-    time = np.arange(n_samples) / sample_rate
-    frequencies = np.fft.rfftfreq(n_samples, 1 / sample_rate)
-    slope = background.slope + rng.uniform(-0.15, 0.15)
-    noise = _coloured_noise(np.maximum(frequencies, 20.0) ** (-slope / 2), rng, n_samples)
-    # Mains hum and its 2nd and 3rd harmonics, 12 to 24 dB below the noise.
-    hum_levels = np.sqrt(2) * 10 ** (rng.uniform(-24.0, -12.0, size=3) / 20)
-    hum_phases = rng.uniform(0, 2 * np.pi, size=3)
-    hum = _phasor(2 * np.pi * background.hum_hz * time)
-    noise += _harmonic_series(hum, background.hum_hz, hum_levels, hum_phases, 0.45 * sample_rate)
-    noise /= _rms(noise)
-    for _ in range(rng.poisson(background.event_rate * n_samples / sample_rate)):
-        event = _impact(rng, sample_rate) if rng.random() < 0.6 else _hiss(rng, sample_rate)
-        start = rng.integers(n_samples)
-        stop = min(n_samples, start + len(event))
-        noise[start:stop] += event[: stop - start]
-    return noise
-
-
-def _impact(rng, sample_rate):
-    """A distant impact: a few structural modes ringing down."""
-    decay_s = rng.uniform(0.01, 0.06)
-    time = np.arange(int(5 * decay_s * sample_rate)) / sample_rate
-    mode_hz = rng.uniform(150.0, min(3000.0, 0.45 * sample_rate), size=3)
-    mode_levels = rng.uniform(0.3, 1.0, size=3)
-    ringing = mode_levels @ np.sin(2 * np.pi * mode_hz[:, None] * time)
-    return rng.uniform(1.0, 4.0) * ringing * np.exp(-time / decay_s)
-
-
-def _hiss(rng, sample_rate):
-    """A distant compressed-air release: high-passed noise swelling and fading."""
-    n_samples = int(rng.uniform(0.1, 0.4) * sample_rate)
-    frequencies = np.fft.rfftfreq(n_samples, 1 / sample_rate)
-    shape = 1 / (1 + (2000.0 / np.maximum(frequencies, 1.0)) ** 2)
-    return rng.uniform(0.5, 2.0) * _coloured_noise(shape, rng, n_samples) * np.hanning(n_samples)
-
-
-# Anomaly levels at anomaly_strength=1, relative to the machine's RMS.
-_BEARING_DEFECT_LEVEL = 0.45
-_IMBALANCE_MODULATION = 0.3
-_IMBALANCE_LEVEL = 0.75
-_HARMONIC_CHANGE_LEVEL = 0.45
-_FRICTION_LEVEL = 0.45
-
-
-def _bearing_defect(unit, motion, rng, sample_rate):
-    """Periodic impacts at a race defect frequency, each ringing a resonance.
-
-    The rolling elements slip a little, so the impacts are not perfectly
-    periodic; an inner-race defect turns with the shaft and hits hardest
-    when it passes through the load zone, once per revolution.
-    """
-    n_samples = len(motion.machine)
-    inner_race = rng.random() < 0.5
-    order = unit.inner_race_order if inner_race else unit.outer_race_order
-    period = 1 / (order * motion.shaft_hz)
-    n_impacts = int(n_samples / sample_rate / period) + 2
-    intervals = period * (1 + 0.01 * rng.standard_normal(n_impacts))
-    times = rng.uniform(0, period) + np.cumsum(intervals) - intervals[0]
-    positions = (times * sample_rate).astype(int)
-    positions = positions[positions < n_samples]
-    amplitudes = 1 + 0.2 * rng.standard_normal(len(positions))
-    if inner_race:
-        amplitudes *= 1 + 0.8 * np.cos(motion.shaft_angle[positions])
-    impulses = np.zeros(n_samples)
-    impulses[positions] = amplitudes
-    resonance_hz = min(unit.bearing_resonance_hz * (1 + rng.uniform(-0.02, 0.02)), 0.45 * sample_rate)
-    decay_s = rng.uniform(0.001, 0.003)
-    kernel_time = np.arange(int(6 * decay_s * sample_rate)) / sample_rate
-    kernel = np.sin(2 * np.pi * resonance_hz * kernel_time) * np.exp(-kernel_time / decay_s)
-    ringing = np.convolve(impulses, kernel)[:n_samples]
-    # A clip so short that its one impact falls on its last sample rings not at all.
-    return _BEARING_DEFECT_LEVEL * motion.machine_rms * ringing / max(_rms(ringing), np.finfo(float).tiny)
-
-
-def _imbalance(unit, motion, rng, sample_rate):
-    """A stronger 1x shaft component and amplitude modulation at the shaft rate."""
-    once_per_revolution = _cos(motion.shaft_angle + rng.uniform(0, 2 * np.pi))
-    return (
-        _IMBALANCE_MODULATION * motion.machine + _IMBALANCE_LEVEL * np.sqrt(2) * motion.machine_rms
-    ) * once_per_revolution
-
-
-def _harmonic_change(unit, motion, rng, sample_rate):
-    """One harmonic of the characteristic tone grows (wear, misalignment).
-
-    The added tone is in phase with the harmonic as heard through the
-    structure, so it raises that harmonic's level.
-    """
-    base_hz = unit.order * motion.shaft_hz
-    audible = [h for h in range(1, unit.spec.n_harmonics + 1) if h * base_hz < 0.45 * sample_rate]
-    h = rng.choice(audible)
-    bin_ = np.argmin(np.abs(motion.frequencies - h * base_hz))
-    phase = motion.harmonic_phases[h - 1] + np.angle(motion.response[bin_])
-    amplitude = _HARMONIC_CHANGE_LEVEL * np.sqrt(2) * motion.machine_rms
-    return amplitude * _cos(h * unit.order * motion.shaft_angle + phase)
-
-
-def _friction(unit, motion, rng, sample_rate):
-    """A narrow-band squeal, possibly intermittent.
-
-    Friction-induced squeal locks onto a structural mode, so its pitch is
-    one of the unit's own resonances, with a slight vibrato.
-    """
-    n_samples = len(motion.machine)
-    time = np.arange(n_samples) / sample_rate
-    max_hz = 0.45 * sample_rate
-    modes = unit.mode_hz[(unit.mode_hz > 800.0) & (unit.mode_hz < max_hz / 1.02)]
-    squeal_hz = rng.choice(modes) if len(modes) else rng.uniform(1000.0, min(4000.0, max_hz / 1.02))
-    squeal_hz *= 1 + rng.uniform(-0.02, 0.02)
-    vibrato = 1 + 0.004 * _cos(2 * np.pi * rng.uniform(3.0, 8.0) * time + rng.uniform(0, 2 * np.pi))
-    angle = 2 * np.pi * np.cumsum(squeal_hz * vibrato) / sample_rate
-    squeal = _cos(angle)
-    if 2 * squeal_hz < max_hz:
-        squeal += 0.3 * _cos(2 * angle)
-    squeal *= _FRICTION_LEVEL * motion.machine_rms / _rms(squeal)
-    return squeal * _intermittence(rng, time)
-
-
-def _intermittence(rng, time):
-    """An on/off envelope: always on, or a few bursts with 10 ms ramps."""
-    if rng.random() < 0.4:
-        return np.ones_like(time)
-    duration = time[-1]
-    ramp = 0.01
-    envelope = np.zeros_like(time)
-    for _ in range(rng.integers(1, 5)):
-        length = rng.uniform(0.15, 0.5) * duration
-        start = rng.uniform(-0.5 * length, duration - 0.5 * length)
-        burst = np.interp(time, [start - ramp, start, start + length, start + length + ramp], [0, 1, 1, 0])
-        np.maximum(envelope, burst, out=envelope)
-    return envelope
-
-
-_ANOMALIES = {
-    "bearing_defect": _bearing_defect,
-    "imbalance": _imbalance,
-    "harmonic_change": _harmonic_change,
-    "friction": _friction,
-}
-
-# RMS of a machine at its reference speed and load 50, before the random
-# gain; the peak guard scales down the rare clip (a very strong anomaly)
-# whose peak would come near 16-bit full scale.
-_LEVEL = 0.02
-_PEAK_LIMIT = 0.95
-
-
-def _render_clip(unit, condition, anomaly_kind, anomaly_strength, clip_key, n_samples, sample_rate):
-    """Render one clip as float32.
-
-    ``clip_key`` (a tuple of ints) seeds two independent streams: one for the
-    normal sound, one for the anomaly, so that the normal part of a clip does
-    not depend on its anomaly and strength 0 gives exactly the normal clip.
-    """
-    rng = np.random.default_rng([*clip_key, 0])
-    machine, motion = _machine_sound(unit, condition, rng, n_samples, sample_rate)
-    background = _background_sound(condition.background, rng, n_samples, sample_rate)
-    snr_db = condition.background.snr_db + rng.uniform(-3.0, 3.0)
-    background *= motion.machine_rms * 10 ** (-snr_db / 20)
-    # Microphone distance and gain differ from recording to recording.
-    gain = _LEVEL * 10 ** (rng.uniform(-3.0, 3.0) / 20)
-    clip = gain * (machine + background)
-    if anomaly_kind:
-        anomaly_rng = np.random.default_rng([*clip_key, 1])
-        anomaly = _ANOMALIES[anomaly_kind](unit, motion, anomaly_rng, sample_rate)
-        clip = clip + anomaly_strength * gain * anomaly
-    peak = np.max(np.abs(clip))
-    if peak > _PEAK_LIMIT:
-        clip *= _PEAK_LIMIT / peak
-    return clip.astype(np.float32)
 
 
 def _balanced(values, count, rng):
@@ -622,6 +213,63 @@ def _as_names(value, known, name):
     if len(set(names)) < len(names):
         raise ValueError(f"{name} lists a value twice: {names}.")
     return names
+
+
+def _plan_dataset(machine_types, n_sections, counts, anomaly_kinds, contamination, dataset_seed, n_samples):
+    """The units, the frame's records and the clips to render: (unit, condition, kind, clip key) each."""
+    units = {}
+    records = []
+    jobs = []
+    for machine in machine_types:
+        # Seeds are keyed by the machine type's fixed number, so that a
+        # type's clips do not depend on which other types are asked for.
+        machine_id = MACHINE_TYPES.index(machine)
+        for section in range(n_sections):
+            unit_key = (dataset_seed, machine_id, section)
+            unit = _draw_unit(_MACHINE_SPECS[machine], section, np.random.default_rng([*unit_key, 0]))
+            units[machine, f"{section:02d}"] = unit
+            plan = _plan_section(unit, counts, anomaly_kinds, contamination, (*unit_key, 1))
+            for record, condition, kind, clip_id in plan:
+                records.append(
+                    {
+                        "path": None,
+                        "machine": machine,
+                        "section": f"{section:02d}",
+                        **record,
+                        "n_samples_original": n_samples,
+                    }
+                )
+                jobs.append((unit, condition, kind, (*unit_key, 2, *clip_id)))
+    return units, records, jobs
+
+
+def _render_clips(jobs, anomaly_strength, n_samples, sample_rate, n_jobs, verbose):
+    """Render the planned clips, in parallel through joblib, into one float32 array."""
+    data = np.empty((len(jobs), n_samples), dtype=np.float32)
+    clips = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(render_clip)(unit, condition, kind, anomaly_strength, clip_key, n_samples, sample_rate)
+        for unit, condition, kind, clip_key in jobs
+    )
+    for row, clip in enumerate(
+        tqdm(clips, total=len(jobs), desc="Generating clips", unit="clip", disable=verbose <= 0)
+    ):
+        data[row] = clip
+    return data
+
+
+def _assemble(data, records, sample_rate, description, out_dir, verbose):
+    """The Bunch of the data set, also written in the DCASE layout to ``out_dir`` if given."""
+    frame = make_frame(records)
+    bunch = Bunch(
+        data=data,
+        target=frame["label"].to_numpy(),
+        frame=frame,
+        sample_rate=int(sample_rate),
+        DESCR=description,
+    )
+    if out_dir is not None:
+        bunch.frame = save_dcase(bunch, out_dir, verbose=verbose)
+    return bunch
 
 
 @validate_params(
@@ -806,48 +454,9 @@ def make_machine_sounds(
     n_samples = int(round(duration * sample_rate))
     dataset_seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
-    units = {}
-    records = []
-    jobs = []
-    for machine in machine_types:
-        # Seeds are keyed by the machine type's fixed number, so that a
-        # type's clips do not depend on which other types are asked for.
-        machine_id = MACHINE_TYPES.index(machine)
-        for section in range(n_sections):
-            unit_key = (dataset_seed, machine_id, section)
-            unit = _draw_unit(_MACHINE_SPECS[machine], section, np.random.default_rng([*unit_key, 0]))
-            units[machine, f"{section:02d}"] = unit
-            plan = _plan_section(unit, counts, anomaly_kinds, contamination, (*unit_key, 1))
-            for record, condition, kind, clip_id in plan:
-                records.append(
-                    {
-                        "path": None,
-                        "machine": machine,
-                        "section": f"{section:02d}",
-                        **record,
-                        "n_samples_original": n_samples,
-                    }
-                )
-                jobs.append((unit, condition, kind, (*unit_key, 2, *clip_id)))
-
-    data = np.empty((len(jobs), n_samples), dtype=np.float32)
-    clips = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_render_clip)(unit, condition, kind, anomaly_strength, clip_key, n_samples, sample_rate)
-        for unit, condition, kind, clip_key in jobs
+    units, records, jobs = _plan_dataset(
+        machine_types, n_sections, counts, anomaly_kinds, contamination, dataset_seed, n_samples
     )
-    for row, clip in enumerate(
-        tqdm(clips, total=len(jobs), desc="Generating clips", unit="clip", disable=verbose <= 0)
-    ):
-        data[row] = clip
-
-    frame = make_frame(records)
-    bunch = Bunch(
-        data=data,
-        target=frame["label"].to_numpy(),
-        frame=frame,
-        sample_rate=int(sample_rate),
-        DESCR=_describe(units, counts, duration, sample_rate, anomaly_strength, anomaly_kinds, contamination),
-    )
-    if out_dir is not None:
-        bunch.frame = save_dcase(bunch, out_dir, verbose=verbose)
-    return bunch
+    data = _render_clips(jobs, anomaly_strength, n_samples, sample_rate, n_jobs, verbose)
+    description = _describe(units, counts, duration, sample_rate, anomaly_strength, anomaly_kinds, contamination)
+    return _assemble(data, records, sample_rate, description, out_dir, verbose)
