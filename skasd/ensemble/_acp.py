@@ -31,6 +31,7 @@ from sklearn.utils.validation import (
 
 from ..metrics import dcase_scores
 from ..scoring._base import BaseScorer
+from ._search import acp_weight_search
 
 __all__ = ["ACPEnsemble", "DevelopmentOverlapWarning"]
 
@@ -724,7 +725,16 @@ class ACPEnsemble(MetaEstimatorMixin, _BaseComposition, BaseScorer):
 
         member_dev_scores = {name: evaluate(np.eye(n_members)[m]) for m, name in enumerate(names)}
         if self.weighting == "acp":
-            history = self._acp(evaluate, self._initial_weights(n_members))
+            _, history = acp_weight_search(
+                evaluate,
+                self._initial_weights(n_members),
+                n_iter=self.n_iter,
+                step=self.step,
+                decay=self.decay,
+                random_state=self.random_state,
+                verbose=self.verbose,
+                label="ACPEnsemble",
+            )
         else:
             if self.weighting == "uniform":
                 weights = np.full(n_members, 1.0 / n_members)
@@ -749,57 +759,6 @@ class ACPEnsemble(MetaEstimatorMixin, _BaseComposition, BaseScorer):
         self._set_offset(self._fuse(calibration))
         self._dev_fingerprints = frozenset(_row_fingerprints(X))
         return self
-
-    def _acp(self, evaluate, weights):
-        rng = check_random_state(self.random_state)
-        n_members = len(weights)
-        size = self.n_iter + 1
-        history = {
-            "iteration": np.arange(size),
-            "step": np.zeros(size),
-            "candidate_weights": np.empty((size, n_members)),
-            "candidate_score": np.empty(size),
-            "accepted": np.zeros(size, dtype=bool),
-            "weights": np.empty((size, n_members)),
-            "score": np.empty(size),
-        }
-        best_score = evaluate(weights)
-        if not np.isfinite(best_score):
-            raise ValueError(f"scoring gave {best_score} for the starting weights {weights.tolist()}.")
-        history["candidate_weights"][0] = weights
-        history["candidate_score"][0] = best_score
-        history["accepted"][0] = True
-        history["weights"][0] = weights
-        history["score"][0] = best_score
-        report_every = max(1, self.n_iter // 10)
-        with warnings.catch_warnings():
-            # The metric's warnings (e.g. a domain without normals in a
-            # section) are the same for every candidate: shown once above.
-            warnings.simplefilter("ignore", UserWarning)
-            for t in range(1, size):
-                sigma = self.step * self.decay ** (t - 1)
-                candidate = np.clip(weights + rng.normal(0.0, sigma, n_members), 0.0, None)
-                total = candidate.sum()
-                score = np.nan
-                if total > 0:
-                    candidate /= total
-                    score = evaluate(candidate)
-                accepted = bool(np.isfinite(score) and score > best_score)
-                if accepted:
-                    weights, best_score = candidate, score
-                history["step"][t] = sigma
-                history["candidate_weights"][t] = candidate
-                history["candidate_score"][t] = score
-                history["accepted"][t] = accepted
-                history["weights"][t] = weights
-                history["score"][t] = best_score
-                if self.verbose and (t % report_every == 0 or t == size - 1):
-                    print(
-                        f"[ACPEnsemble] iteration {t}/{self.n_iter}: step {sigma:.4f}, candidate {score:.4f}, "
-                        f"best {best_score:.4f}",
-                        flush=True,
-                    )
-        return history
 
     # -- scoring -----------------------------------------------------------
 
