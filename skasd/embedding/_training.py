@@ -6,8 +6,11 @@ random state (:func:`draw_seed`, :func:`seeded_torch`), the net itself with
 the optimiser, batching, epochs and callbacks every estimator trains with
 (:func:`make_training_net`; each estimator supplies its net class, module,
 criterion and extra callbacks), the callbacks for progress, early stopping
-and checkpoints, the checks on ``y``, and :class:`AuxiliaryClassifierNet`,
-the net for auxiliary classification with mixup on the inputs.
+and checkpoints, the checks on ``y``, the batched transform of a fitted
+embedder (:class:`TrainedEmbedderMixin`), the two hooks every training step
+goes through (:class:`TrainingHooksNet`), and
+:class:`AuxiliaryClassifierNet`, the net for auxiliary classification with
+mixup on the inputs.
 """
 
 import contextlib
