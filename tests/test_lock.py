@@ -106,7 +106,10 @@ def test_torch_and_torchaudio_are_locked_as_one_pair():
 
 
 def test_the_running_environment_is_the_locked_one():
-    # run.py installs the lock; the versions imported here must be the locked ones.
+    # run.py installs the lock; the versions imported here must be the locked ones. In an
+    # environment of one's own (pyproject.toml's ranges) there is nothing to compare.
+    if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
+        pytest.skip(f"not run.py's environment ({ROOT / '.venv'}): installed from pyproject.toml's ranges")
     from importlib.metadata import version
 
     from packaging.markers import Marker
