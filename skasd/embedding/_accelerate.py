@@ -10,9 +10,10 @@ autocast (fp16 with a gradient scaler).
 
 The mixin comes first in the bases, so its ``train_step_single`` (a plain
 forward, loss and ``accelerator.backward``) would replace skasd's own, which
-mixes the batch up (and, for the triplet net, adds the triplet loss). The
-classes here keep skasd's step and run it the accelerate way through its two
-hooks: ``forward_context`` (the forward pass and the losses run under
+first turns the batch into what the network sees (mixup; for the triplet
+net, the triplets). The classes here keep skasd's one step
+(:meth:`~skasd.embedding._training.TrainingHooksNet.train_step_single`) and
+run it the accelerate way through its two hooks: ``forward_context`` (the forward pass and the losses run under
 ``accelerator.autocast()``; the batch is mixed and the triplets drawn before
 it, in full precision) and ``backward`` (``accelerator.backward(loss)``,
 which scales the loss for fp16 and synchronises the gradients across
@@ -42,7 +43,7 @@ See ``docs/gpu.md``.
 
 from skorch.hf import AccelerateMixin
 
-from ._training import AuxiliaryClassifierNet
+from ._training import AuxiliaryClassifierNet, TrainingHooksNet
 from ._triplet_net import TripletAuxiliaryNet
 
 __all__ = [
@@ -90,6 +91,9 @@ class _SkasdAccelerateMixin(AccelerateMixin):
         super().notify(method_name, **cb_kwargs)
         if method_name == "on_train_end" and self.unwrap_after_train:
             self._unwrap_accelerator()
+
+    # skasd's step, with the accelerate hooks below, not the mixin's plain one.
+    train_step_single = TrainingHooksNet.train_step_single
 
     def forward_context(self):
         # The training forward pass and loss run under the accelerator's
@@ -148,9 +152,6 @@ class AcceleratedAuxiliaryClassifierNet(_SkasdAccelerateMixin, AuxiliaryClassifi
     2
     """
 
-    # skasd's step, with the accelerate hooks above, not the mixin's plain one.
-    train_step_single = AuxiliaryClassifierNet.train_step_single
-
 
 class AcceleratedTripletAuxiliaryNet(_SkasdAccelerateMixin, TripletAuxiliaryNet):
     """:class:`~skasd.embedding._triplet_net.TripletAuxiliaryNet` trained through accelerate.
@@ -162,8 +163,6 @@ class AcceleratedTripletAuxiliaryNet(_SkasdAccelerateMixin, TripletAuxiliaryNet)
     are drawn outside autocast, in full precision; under several processes
     each process draws them for its own share of the batch.
     """
-
-    train_step_single = TripletAuxiliaryNet.train_step_single
 
 
 _ACCELERATED = {

@@ -24,9 +24,6 @@ from ._training import (
     AuxiliaryClassifierNet,
     TrainedEmbedderMixin,
     check_class_labels,
-    draw_seed,
-    make_training_net,
-    seeded_torch,
     validation_split,
 )
 from ._triplet import SINGLE_MACHINE_TYPE
@@ -461,12 +458,23 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
         self.classes_ = encoder.classes_
         targets = encoder.transform(y).astype(np.int64)
         device = resolve_device(self.device) if self.accelerator is None else self.accelerator.device
-        seed = draw_seed(self.random_state)
-        n_train = X.shape[0] if not self.early_stopping else int(X.shape[0] * (1 - self.validation_fraction))
-        net_class, triplet_params = AuxiliaryClassifierNet, {}
+        triplet_params = self._triplet_params(X, y, targets, machine) if self.triplet else None
+        self._fit_net(X, targets, device=device, triplet_params=triplet_params)
+        if self.accelerator is not None:
+            # The trained module stays on the accelerator's device: say so, so that
+            # the net unpickles there instead of falling back with a DeviceWarning.
+            self.net_.device = str(device)
         if self.triplet:
-            net_class = TripletAuxiliaryNet
-            triplet_params = self._triplet_params(X, y, targets, machine)
+            # The training clips served as backgrounds; a fitted embedder does not carry them.
+            self.net_.background = None
+        self.n_embedding_ = self.embedding_dim * len(self.branches)
+        self._n_features_out = self.n_embedding_
+        return self
+
+    def _net_spec(self, X, y, *, seed, device, triplet_params=None):
+        """The net: auxiliary classification of the branches' embeddings, with triplets given their arguments."""
+        n_train = X.shape[0] if not self.early_stopping else int(X.shape[0] * (1 - self.validation_fraction))
+        net_class = AuxiliaryClassifierNet if triplet_params is None else TripletAuxiliaryNet
         placement = {"device": str(device)}
         if self.accelerator is not None:
             from ._accelerate import accelerated_net_class
@@ -474,11 +482,10 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
             net_class = accelerated_net_class(net_class)
             # The accelerator places the module and every batch on its own device.
             placement = {"accelerator": self.accelerator, "device": None}
-        self.net_ = make_training_net(
-            net_class,
-            MultiBranchNet,
-            self._criterion(len(self.classes_), seed),
-            estimator=self,
+        return dict(
+            net_class=net_class,
+            module=MultiBranchNet,
+            criterion=self._criterion(len(self.classes_), seed),
             # A last batch of one clip would break batch normalisation: drop the remainder.
             batch_size=max(2, min(self.batch_size, n_train)),
             train_split=validation_split(self.early_stopping, self.validation_fraction, seed),
@@ -492,20 +499,8 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
             n_classes=len(self.classes_),
             mixup_probability=self.mixup_probability,
             **placement,
-            **triplet_params,
+            **(triplet_params or {}),
         )
-        with seeded_torch(seed, device):
-            self.net_.fit(X, targets)
-        if self.accelerator is not None:
-            # The trained module stays on the accelerator's device: say so, so that
-            # the net unpickles there instead of falling back with a DeviceWarning.
-            self.net_.device = str(device)
-        if self.triplet:
-            # The training clips served as backgrounds; a fitted embedder does not carry them.
-            self.net_.background = None
-        self.n_embedding_ = self.embedding_dim * len(self.branches)
-        self._n_features_out = self.n_embedding_
-        return self
 
     def _triplet_params(self, X, y, targets, machine):
         """The TripletAuxiliaryNet arguments: machine codes of the clips and of the classes."""

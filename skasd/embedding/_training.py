@@ -7,8 +7,9 @@ the optimiser, batching, epochs and callbacks every estimator trains with
 (:func:`make_training_net`; each estimator supplies its net class, module,
 criterion and extra callbacks), the callbacks for progress, early stopping
 and checkpoints, the checks on ``y``, the batched transform of a fitted
-embedder (:class:`TrainedEmbedderMixin`), the two hooks every training step
-goes through (:class:`TrainingHooksNet`), and
+embedder and the order of a fit, seed to trained net
+(:class:`TrainedEmbedderMixin`), the one training step every net takes and
+its hooks (:class:`TrainingHooksNet`), and
 :class:`AuxiliaryClassifierNet`, the net for auxiliary classification with
 mixup on the inputs.
 """
@@ -225,12 +226,53 @@ def validation_split(early_stopping, validation_fraction, seed):
 
 
 class TrainedEmbedderMixin:
-    """What every trained embedder does once fitted: embed clips in batches with its net's module.
+    """The training and the embedding every trained embedder does the same way.
 
-    For estimators whose ``fit`` sets ``net_`` (a skorch net) and that have
-    ``batch_size``, ``n_jobs`` and ``verbose``. Comes before the scikit-learn
-    bases, so that its tags extend theirs.
+    :meth:`_fit_net` trains: the fit's seed (:func:`draw_seed`), torch's
+    generators forked and seeded with it (:func:`seeded_torch`), the net of
+    :func:`make_training_net` built from what the estimator's
+    :meth:`_net_spec` names (its net class, module, criterion, batch size
+    and own callbacks), and ``net.fit``. ``transform`` embeds clips in
+    batches with the trained module.
+
+    For estimators with ``random_state``, ``lr``, ``weight_decay``,
+    ``max_epochs``, ``batch_size``, ``n_jobs`` and ``verbose``. Comes before
+    the scikit-learn bases, so that its tags extend theirs.
     """
+
+    def _net_spec(self, X, y, *, seed, device, **spec_params):
+        """The arguments of :func:`make_training_net` but ``estimator``: a dict.
+
+        At least ``net_class``, ``module``, ``criterion`` and ``batch_size``.
+        Called inside the seeded block, so that a module built here draws
+        its initial weights from the fit's seed. ``spec_params`` are those
+        given to :meth:`_fit_net`.
+        """
+        raise NotImplementedError
+
+    def _fit_net(self, X, y, *, device, **spec_params):
+        """Train the estimator's net on ``(X, y)`` from the estimator's ``random_state``; set ``net_``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_clips, n_samples), float32
+        y : ndarray of shape (n_clips,) or None
+            The targets the net's criterion takes.
+        device : torch.device
+            The training device, whose generator is seeded too.
+        **spec_params
+            Passed on to :meth:`_net_spec`.
+
+        Returns
+        -------
+        net : skorch.NeuralNet
+            The trained net, also ``self.net_``.
+        """
+        seed = draw_seed(self.random_state)
+        with seeded_torch(seed, device):
+            self.net_ = make_training_net(estimator=self, **self._net_spec(X, y, seed=seed, device=device, **spec_params))
+            self.net_.fit(X, y)
+        return self.net_
 
     def _embed(self, X):
         return transform_with_trained_module(
@@ -261,13 +303,21 @@ class TrainedEmbedderMixin:
 
 
 class TrainingHooksNet(NeuralNet):
-    """skorch's NeuralNet with the two hooks every skasd training step goes through.
+    """skorch's NeuralNet with the one training step every skasd net takes, and its hooks.
 
-    ``forward_context``: the context the training forward pass and loss run
-    in; ``backward``: the gradients of the training loss. Plain here; the
-    accelerate nets (:mod:`skasd.embedding._accelerate`) override only these
-    two (autocast, and ``accelerator.backward``).
+    A step: the loader's batch on the net's device, turned into what the
+    network sees by :meth:`training_batch` (mixup, triplets: each net's own
+    augmentation, drawn in full precision); then, inside
+    :meth:`forward_context`, skorch's ``infer`` and ``get_loss``; then
+    :meth:`backward`. Nets differ only in those hooks and in ``infer`` and
+    ``get_loss``; the accelerate nets (:mod:`skasd.embedding._accelerate`)
+    override only ``forward_context`` (autocast) and ``backward``
+    (``accelerator.backward``).
     """
+
+    def training_batch(self, Xi, yi):
+        """The inputs and targets a training step feeds forward: the loader's batch as it is here."""
+        return Xi, yi
 
     def forward_context(self):
         """Context of the training forward pass and loss: none here; autocast under accelerate."""
@@ -276,6 +326,20 @@ class TrainingHooksNet(NeuralNet):
     def backward(self, loss):
         """Gradients of the training loss; through the accelerator under accelerate."""
         loss.backward()
+
+    def train_step_single(self, batch, **fit_params):
+        """One optimisation step's forward and backward pass: batch, ``infer``, ``get_loss``, ``backward``."""
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        Xi = to_device(Xi, self.device)
+        if yi is not None:
+            yi = to_device(yi, self.device)
+        Xi, yi = self.training_batch(Xi, yi)
+        with self.forward_context():
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        self.backward(loss)
+        return {"loss": loss, "y_pred": y_pred}
 
 
 class AuxiliaryClassifierNet(TrainingHooksNet):
@@ -317,18 +381,9 @@ class AuxiliaryClassifierNet(TrainingHooksNet):
         mixed = lam_x * Xi + (1 - lam_x) * Xi[partner]
         return mixed, lam[:, None] * targets + (1 - lam[:, None]) * targets[partner]
 
-    def train_step_single(self, batch, **fit_params):
-        """One optimisation step's forward and backward pass, on a mixed batch."""
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        Xi = to_device(Xi, self.device)
-        yi = to_device(yi, self.device)
-        Xi, targets = self.mix(Xi, yi)
-        with self.forward_context():
-            y_pred = self.infer(Xi, **fit_params)
-            loss = self.get_loss(y_pred, targets, X=Xi, training=True)
-        self.backward(loss)
-        return {"loss": loss, "y_pred": y_pred}
+    def training_batch(self, Xi, yi):
+        """The batch mixed up with ``mixup_probability``, and its soft targets."""
+        return self.mix(Xi, yi)
 
 
 __all__ = [

@@ -6,8 +6,6 @@ other-machine partners) are in :mod:`skasd.embedding._triplet`.
 
 import numpy as np
 import torch
-from skorch.dataset import unpack_data
-from skorch.utils import to_device
 
 from ._training import AuxiliaryClassifierNet
 from ._triplet import PitchShifter, TripletLoss, draw_other_machine, make_positives
@@ -107,22 +105,24 @@ class TripletAuxiliaryNet(AuxiliaryClassifierNet):
         negatives, _ = self.pitch_shifter_.negatives(Xi, seed)
         return positives, negatives.to(Xi.dtype)
 
-    def train_step_single(self, batch, **fit_params):
-        """``L_ss`` on the mixed batch plus ``L_trp`` on the unmixed triplets."""
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        Xi = to_device(Xi, self.device)
-        yi = to_device(yi, self.device)
+    def training_batch(self, Xi, yi):
+        """The mixed batch, then the unmixed anchors, their positives and negatives, as one batch.
+
+        The targets are the mixed batch's soft targets; :meth:`get_loss`
+        tells the four parts apart by their number of rows.
+        """
         mixed, targets = self.mix(Xi, yi)
         positives, negatives = self.triplets(Xi, yi)
-        n_clips = Xi.shape[0]
-        with self.forward_context():
-            embeddings = self.infer(torch.cat([mixed, Xi, positives, negatives]), **fit_params)
-            ss_loss = self.get_loss(embeddings[:n_clips], targets, X=mixed, training=True)
-            anchor, positive, negative = embeddings[n_clips:].split(n_clips)
-            triplet_loss = self.triplet_loss_(anchor, positive, negative)
-            loss = ss_loss + triplet_loss
-        self.backward(loss)
+        return torch.cat([mixed, Xi, positives, negatives]), targets
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """``L_ss`` on the mixed part plus ``L_trp`` on the triplets when training; ``L_ss`` alone else."""
+        if not training:
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        n_clips = y_true.shape[0]
+        ss_loss = super().get_loss(y_pred[:n_clips], y_true, X=X[:n_clips], training=training)
+        anchor, positive, negative = y_pred[n_clips:].split(n_clips)
+        triplet_loss = self.triplet_loss_(anchor, positive, negative)
         self.history.record_batch("ss_loss", ss_loss.item())
         self.history.record_batch("triplet_loss", triplet_loss.item())
-        return {"loss": loss, "y_pred": embeddings[:n_clips]}
+        return ss_loss + triplet_loss

@@ -15,16 +15,14 @@ The pieces of masked teacher-student pre-training (EAT; Fang et al., eqs.
 - :class:`WarmupCosine`: the learning-rate factor of a linear warm-up and a
   cosine decay, for :class:`torch.optim.lr_scheduler.LambdaLR` inside
   skorch's ``LRScheduler``;
-- :class:`MaskedTeacherStudentNet`: the skorch net whose
-  ``train_step_single`` runs one masked teacher-student step.
+- :class:`MaskedTeacherStudentNet`: the skorch net whose ``infer`` runs
+  the teacher and the masked student and whose ``get_loss`` is the UFO loss.
 """
 
 import math
 
 import torch
 from skorch.callbacks import Callback, PassthroughScoring
-from skorch.dataset import unpack_data
-from skorch.utils import to_device
 from torch import nn
 
 from ._training import TrainingHooksNet
@@ -328,7 +326,8 @@ class WarmupCosine:
 class MaskedTeacherStudentNet(TrainingHooksNet):
     """skorch net training a :class:`~skasd.embedding._vit_modules.MaskedTeacherStudentModule`.
 
-    One training step (``train_step_single``) on a batch of waveforms:
+    One training step on a batch of waveforms (steps 1-3 are ``infer``, 4
+    is ``get_loss``):
 
     1. the log-mel patches of the clips, with positions;
     2. the teacher (no gradient) encodes all patches; its block outputs give
@@ -372,50 +371,58 @@ class MaskedTeacherStudentNet(TrainingHooksNet):
                 yield name, parameter
 
     def get_default_callbacks(self):
-        """skorch's, plus the epoch means of the two loss terms (shown by the epoch log)."""
-        return [
-            *super().get_default_callbacks(),
+        """skorch's, plus the epoch means of the two loss terms, before the epoch log (which then shows them)."""
+        callbacks = list(super().get_default_callbacks())
+        names = [name for name, _ in callbacks]
+        position = names.index("print_log") if "print_log" in names else len(callbacks)
+        callbacks[position:position] = [
             ("frame_loss", PassthroughScoring(name="frame_loss", on_train=True)),
             ("utterance_loss", PassthroughScoring(name="utterance_loss", on_train=True)),
         ]
+        return callbacks
 
-    def train_step_single(self, batch, **fit_params):
-        """One masked teacher-student step: targets, masks, student, decoder, UFO loss, backward."""
-        self._set_training(True)
+    def infer(self, x, **fit_params):
+        """Steps 1-3: the student's predictions and the teacher's targets for a batch of waveforms.
+
+        Returns
+        -------
+        frame_prediction, frame_target : Tensor of shape (n_clips * n_masks, n_masked, dim)
+            The decoder's predictions and the teacher's targets at the masked patches.
+        utterance_prediction, utterance_target : Tensor of shape (n_clips * n_masks, dim)
+            The student's CLS output and the teacher's utterance target.
+        """
         module = self.module_
         module.teacher.eval()  # no dropout in the targets (the teacher has none by default anyway)
-        Xi, _ = unpack_data(batch)
-        Xi = to_device(Xi, self.device)
-        with self.forward_context():
-            log_mel = module.student.log_mel(Xi)  # the teacher's front end and input statistics are the same
-            tokens, grid = module.student.embed_patches(log_mel)
-            with torch.no_grad():
-                teacher_tokens, _ = module.teacher.embed_patches(log_mel)
-                _, layers = module.teacher.encode(teacher_tokens, return_layers=True)
-                frame_targets, utterance_target = teacher_targets([h[:, 1:] for h in layers])
-            n_patches = tokens.shape[1]
-            n_keep = n_kept_patches(self.mask_ratio, n_patches)
-            n_copies = tokens.shape[0] * self.n_masks
-            keep = inverse_block_mask(grid, n_keep, n_copies, block_size=self.block_size, device=tokens.device)
-            kept_index = torch.nonzero(keep)[:, 1].view(n_copies, n_keep)
-            masked_index = torch.nonzero(~keep)[:, 1].view(n_copies, n_patches - n_keep)
-            tokens = tokens.repeat_interleave(self.n_masks, dim=0)
-            kept = tokens.gather(1, kept_index[..., None].expand(-1, -1, tokens.shape[-1]))
-            encoded, _ = module.student.encode(kept)
-            predictions = module.decoder(encoded[:, 1:], kept_index, grid)
-            dim = predictions.shape[-1]
-            frame_prediction = predictions.gather(1, masked_index[..., None].expand(-1, -1, dim))
-            frame_targets = frame_targets.repeat_interleave(self.n_masks, dim=0)
-            frame_target = frame_targets.gather(1, masked_index[..., None].expand(-1, -1, dim))
-            utterance_target = utterance_target.repeat_interleave(self.n_masks, dim=0)
-            loss, frame_loss, utterance_loss = self.criterion_(
-                frame_prediction, frame_target, encoded[:, 0], utterance_target
-            )
+        log_mel = module.student.log_mel(x)  # the teacher's front end and input statistics are the same
+        tokens, grid = module.student.embed_patches(log_mel)
+        with torch.no_grad():
+            teacher_tokens, _ = module.teacher.embed_patches(log_mel)
+            _, layers = module.teacher.encode(teacher_tokens, return_layers=True)
+            frame_targets, utterance_target = teacher_targets([h[:, 1:] for h in layers])
+        n_patches = tokens.shape[1]
+        n_keep = n_kept_patches(self.mask_ratio, n_patches)
+        n_copies = tokens.shape[0] * self.n_masks
+        keep = inverse_block_mask(grid, n_keep, n_copies, block_size=self.block_size, device=tokens.device)
+        kept_index = torch.nonzero(keep)[:, 1].view(n_copies, n_keep)
+        masked_index = torch.nonzero(~keep)[:, 1].view(n_copies, n_patches - n_keep)
+        tokens = tokens.repeat_interleave(self.n_masks, dim=0)
+        kept = tokens.gather(1, kept_index[..., None].expand(-1, -1, tokens.shape[-1]))
+        encoded, _ = module.student.encode(kept)
+        predictions = module.decoder(encoded[:, 1:], kept_index, grid)
+        dim = predictions.shape[-1]
+        frame_prediction = predictions.gather(1, masked_index[..., None].expand(-1, -1, dim))
+        frame_targets = frame_targets.repeat_interleave(self.n_masks, dim=0)
+        frame_target = frame_targets.gather(1, masked_index[..., None].expand(-1, -1, dim))
+        utterance_target = utterance_target.repeat_interleave(self.n_masks, dim=0)
+        return frame_prediction, frame_target, encoded[:, 0], utterance_target
+
+    def get_loss(self, y_pred, y_true=None, X=None, training=False):
+        """Step 4: the UFO loss (the criterion); its two terms go to the batch's history."""
+        loss, frame_loss, utterance_loss = self.criterion_(*y_pred)
         if not bool(torch.isfinite(loss)):
             raise ValueError(
                 f"The UFO loss is {float(loss)} at epoch {len(self.history)}: lower lr."
             )
-        self.backward(loss)
         self.history.record_batch("frame_loss", frame_loss.item())
         self.history.record_batch("utterance_loss", utterance_loss.item())
-        return {"loss": loss, "y_pred": encoded[:, 0]}
+        return loss

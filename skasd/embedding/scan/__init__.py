@@ -18,9 +18,10 @@ Section II), and the module of each:
   of :mod:`skasd.scoring._mahalanobis_torch` (:func:`geometric_median_torch`,
   :func:`shrinkage_covariance`, :func:`mahalanobis_scores`), and
   :func:`balance_factor`, the schedule of its threshold (eq. 6);
-- :mod:`._net`: :class:`ContrastiveNet`, the skorch net whose
-  ``train_step_single`` runs a selective step and records which clips were
-  confident;
+- :mod:`._net`: :class:`ContrastiveNet`, the skorch net whose ``infer``
+  makes the views and picks the confident pairs and whose ``get_loss`` is
+  their NT-Xent, and :class:`ConfidentPairRecord`, the callback recording
+  which clips each epoch kept;
 - :mod:`._estimator`: :class:`ConfidentPairSCAN`, the estimator: an embedder
   (``transform``) and an outlier detector (``score_samples``,
   ``anomaly_score``) in one.

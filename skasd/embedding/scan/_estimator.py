@@ -16,7 +16,7 @@ from ...scoring._mahalanobis import MahalanobisScorer
 from ...utils._torch import (
     resolve_device,
 )
-from .._training import TrainedEmbedderMixin, draw_seed, make_training_net, seeded_torch
+from .._training import TrainedEmbedderMixin
 from ._augment import AUGMENTATIONS
 from ._loss import NTXentLoss
 from ._modules import SCANModule
@@ -352,6 +352,35 @@ class ConfidentPairSCAN(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, T
             return LRScheduler(policy=torch.optim.lr_scheduler.CosineAnnealingLR, T_max=self.max_epochs)
         return LRScheduler(policy=torch.optim.lr_scheduler.CosineAnnealingWarmRestarts, T_0=self.lr_cycle_epochs)
 
+    def _net_spec(self, X, y, *, seed, device, batch_size):
+        """The net: selective contrastive learning of a :class:`SCANModule`; ``y`` holds the clip indices."""
+        return dict(
+            net_class=ContrastiveNet,
+            module=SCANModule,
+            criterion=NTXentLoss,
+            batch_size=batch_size,
+            drop_last=self.drop_last,
+            checkpoint_dir=self.checkpoint_dir,
+            callbacks=[("lr_scheduler", self._lr_scheduler())],
+            module__sample_rate=self.sample_rate,
+            module__n_fft=self.n_fft,
+            module__hop_length=self.hop_length,
+            module__n_mels=self.n_mels,
+            module__widths=tuple(self.widths),
+            module__blocks=tuple(self.blocks),
+            module__projection_dims=tuple(self.projection_dims),
+            module__augmentations=tuple(self.augmentations),
+            criterion__temperature=self.temperature,
+            n_clips=X.shape[0],
+            selection=self.selection,
+            alpha=self.alpha,
+            balance_factor=self.balance_factor,
+            balance_start=self.balance_start,
+            center=self.center,
+            shrinkage=self.shrinkage,
+            device=str(device),
+        )
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train the embeddings with selective contrastive learning, then the scorer.
@@ -380,38 +409,9 @@ class ConfidentPairSCAN(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, T
                 "shorter hop_length."
             )
         batch_size = self._check_params(n_clips)
-        device = resolve_device(self.device)
-        seed = draw_seed(self.random_state)
-        net = make_training_net(
-            ContrastiveNet,
-            SCANModule,
-            NTXentLoss,
-            estimator=self,
-            batch_size=batch_size,
-            drop_last=self.drop_last,
-            checkpoint_dir=self.checkpoint_dir,
-            callbacks=[("lr_scheduler", self._lr_scheduler())],
-            module__sample_rate=self.sample_rate,
-            module__n_fft=self.n_fft,
-            module__hop_length=self.hop_length,
-            module__n_mels=self.n_mels,
-            module__widths=tuple(self.widths),
-            module__blocks=tuple(self.blocks),
-            module__projection_dims=tuple(self.projection_dims),
-            module__augmentations=tuple(self.augmentations),
-            criterion__temperature=self.temperature,
-            n_clips=n_clips,
-            selection=self.selection,
-            alpha=self.alpha,
-            balance_factor=self.balance_factor,
-            balance_start=self.balance_start,
-            center=self.center,
-            shrinkage=self.shrinkage,
-            device=str(device),
+        net = self._fit_net(
+            X, np.arange(n_clips, dtype=np.int64), device=resolve_device(self.device), batch_size=batch_size
         )
-        with seeded_torch(seed, device):
-            net.fit(X, np.arange(n_clips, dtype=np.int64))
-        self.net_ = net
         self.confident_history_ = np.stack(net.confident_history_)
         self.n_embedding_ = net.module_.n_embedding
         self._n_features_out = self.n_embedding_
@@ -450,20 +450,6 @@ class ConfidentPairSCAN(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, T
             )
             reference = np.ones_like(reference)
         return reference
-
-    def transform(self, X):
-        """Embed clips with the trained encoder (no augmentation): the latent vectors ``z``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_clips, n_samples)
-            Waveforms at ``sample_rate``, as long as those of ``fit``.
-
-        Returns
-        -------
-        embeddings : ndarray of shape (n_clips, n_embedding_), dtype float32
-        """
-        return super().transform(X)
 
     def score_samples(self, X):
         """Opposite of the squared Mahalanobis distance of each clip's embedding: higher is more normal.

@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 from scipy.stats import chi2
+from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
-from skorch.utils import to_device
 
 from ...scoring._mahalanobis_torch import statistics_dtype
 from .._training import TrainingHooksNet
@@ -12,6 +12,7 @@ from ._loss import NTXentLoss
 from ._pairs import FIRST_POSITIVE_EPOCH, balance_factor, confident_pairs
 
 __all__ = [
+    "ConfidentPairRecord",
     "ContrastiveNet",
 ]
 
@@ -33,8 +34,9 @@ class ContrastiveNet(TrainingHooksNet):
 
     Besides skorch's, the history holds per batch ``confident_pairs``, and
     per epoch ``excluded`` (fraction of the clips seen in the epoch that
-    were excluded) and ``threshold`` (``inf`` when every pair was kept).
-    ``confident_history_`` is a list with one int8 array of length
+    were excluded) and ``threshold`` (``inf`` when every pair was kept),
+    recorded by the :class:`ConfidentPairRecord` callback.
+    ``confident_history_`` is its list with one int8 array of length
     ``n_clips`` per epoch: 1 confident, 0 excluded, -1 not seen (dropped
     with the last incomplete batch).
 
@@ -94,21 +96,18 @@ class ContrastiveNet(TrainingHooksNet):
         factor = balance_factor(epoch)
         return theta * factor if factor > 0 else None
 
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        super().on_train_begin(net, X=X, y=y, **kwargs)
-        self.confident_history_ = []
+    def get_default_callbacks(self):
+        """skorch's, with the record of confident pairs before the epoch log (which then shows it)."""
+        callbacks = list(super().get_default_callbacks())
+        names = [name for name, _ in callbacks]
+        position = names.index("print_log") if "print_log" in names else len(callbacks)
+        callbacks.insert(position, ("confident_pairs", ConfidentPairRecord()))
+        return callbacks
 
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
-        self.confident_history_.append(np.full(self.n_clips, -1, dtype=np.int8))
-
-    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
-        row = self.confident_history_[-1]
-        seen = np.count_nonzero(row >= 0)
-        self.history.record("excluded", np.count_nonzero(row == 0) / seen if seen else float("nan"))
-        threshold = self.threshold(len(self.history))
-        self.history.record("threshold", float("inf") if threshold is None else threshold)
+    @property
+    def confident_history_(self):
+        """The rows of the :class:`ConfidentPairRecord` callback: one int8 array per epoch."""
+        return dict(self.callbacks_)["confident_pairs"].rows_
 
     def _check_spread(self, z, epoch):
         z = z.detach().to(statistics_dtype(z.device))
@@ -124,33 +123,76 @@ class ContrastiveNet(TrainingHooksNet):
                 "identical clips and augmentations that cannot change them), or lower lr."
             )
 
-    def train_step_single(self, batch, **fit_params):
-        """One selective contrastive step: views, ``z``, confident pairs, masked NT-Xent, backward."""
-        self._set_training(True)
-        Xi, index = unpack_data(batch)
-        Xi = to_device(Xi, self.device)
+    def infer(self, x, **fit_params):
+        """The two views' ``z`` and ``h``, and which of the ``N`` pairs are confident at this epoch.
+
+        Returns
+        -------
+        z, h : Tensor of shape (2N, ...)
+            The first ``N`` rows are the first views of the batch's clips.
+        confident : bool Tensor of shape (N,)
+        """
         module = self.module_
-        n_pairs = Xi.shape[0]
+        n_pairs = x.shape[0]
         epoch = len(self.history)
-        with self.forward_context():
-            z = module.embed(module.views(Xi))
-            self._check_spread(z, epoch)
-            h = module.projection(z)
-            threshold = self.threshold(epoch)
-            if threshold is None:
-                confident = torch.ones(n_pairs, dtype=torch.bool, device=z.device)
-            else:
-                confident, _ = confident_pairs(
-                    z[:n_pairs].detach(), z[n_pairs:].detach(), threshold, center=self.center,
-                    shrinkage=self.shrinkage,
-                )
-            loss = self.criterion_(h[:n_pairs], h[n_pairs:], mask=confident)
+        z = module.embed(module.views(x))
+        self._check_spread(z, epoch)
+        h = module.projection(z)
+        threshold = self.threshold(epoch)
+        if threshold is None:
+            confident = torch.ones(n_pairs, dtype=torch.bool, device=z.device)
+        else:
+            confident, _ = confident_pairs(
+                z[:n_pairs].detach(), z[n_pairs:].detach(), threshold, center=self.center, shrinkage=self.shrinkage
+            )
+        return z, h, confident
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """NT-Xent of the confident pairs' projections ``h`` (the criterion)."""
+        _, h, confident = y_pred
+        n_pairs = confident.shape[0]
+        loss = self.criterion_(h[:n_pairs], h[n_pairs:], mask=confident)
         if not bool(torch.isfinite(loss)):
             raise ValueError(
-                f"The contrastive loss is {float(loss)} at epoch {epoch}: lower lr or raise temperature."
+                f"The contrastive loss is {float(loss)} at epoch {len(self.history)}: lower lr or raise temperature."
             )
-        self.backward(loss)
-        confident = confident.cpu().numpy()
-        self.confident_history_[-1][np.asarray(index)] = confident
-        self.history.record_batch("confident_pairs", int(confident.sum()))
-        return {"loss": loss, "y_pred": z}
+        return loss
+
+
+class ConfidentPairRecord(Callback):
+    """skorch callback: which clips each epoch kept, and the epoch's exclusion rate and threshold.
+
+    After each training batch of a :class:`ContrastiveNet` (whose ``y`` is
+    the clip index and whose ``infer`` returns the confident pairs), it
+    writes the batch's clips into the epoch's row and records the batch's
+    ``confident_pairs``; after each epoch, ``excluded`` (the fraction of
+    the clips seen that were excluded) and ``threshold`` (``inf`` when
+    every pair was kept).
+
+    Attributes
+    ----------
+    rows_ : list of ndarray of shape (n_clips,), int8
+        One per epoch: 1 confident, 0 excluded, -1 not seen (dropped with
+        the last incomplete batch).
+    """
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.rows_ = []
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        self.rows_.append(np.full(net.n_clips, -1, dtype=np.int8))
+
+    def on_batch_end(self, net, batch=None, training=None, y_pred=None, **kwargs):
+        if not training:
+            return
+        _, index = unpack_data(batch)
+        confident = y_pred[2].cpu().numpy()
+        self.rows_[-1][np.asarray(index)] = confident
+        net.history.record_batch("confident_pairs", int(confident.sum()))
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        row = self.rows_[-1]
+        seen = np.count_nonzero(row >= 0)
+        net.history.record("excluded", np.count_nonzero(row == 0) / seen if seen else float("nan"))
+        threshold = net.threshold(len(net.history))
+        net.history.record("threshold", float("inf") if threshold is None else threshold)
