@@ -8,7 +8,8 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import MetaEstimatorMixin, _fit_context, clone
+from sklearn.base import _fit_context, clone
+from sklearn.ensemble._base import _BaseHeterogeneousEnsemble
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold
 from sklearn.utils import Bunch, _safe_indexing, check_random_state, indexable
@@ -19,7 +20,6 @@ from sklearn.utils.metadata_routing import (
     _routing_enabled,
     process_routing,
 )
-from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_method_params,
@@ -122,7 +122,7 @@ def _auc(y_true, anomaly_score, **metadata):
     return float(roc_auc_score(y_true, anomaly_score))
 
 
-class ACPEnsemble(MetaEstimatorMixin, _BaseComposition, BaseScorer):
+class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
     """Weighted sum of several scorers' standardised anomaly scores.
 
     Each member is a skasd pipeline (or any estimator) ending in a scorer:
@@ -370,50 +370,12 @@ class ACPEnsemble(MetaEstimatorMixin, _BaseComposition, BaseScorer):
 
     # -- composition -------------------------------------------------------
 
-    @property
-    def named_estimators(self):
-        """The members by name, as given (unfitted unless ``prefit``).
-
-        Returns
-        -------
-        sklearn.utils.Bunch
-        """
-        return Bunch(**dict(self.estimators))
-
-    def get_params(self, deep=True):
-        """Parameters of this ensemble and, with ``deep=True``, of its members.
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Also return each member (under its name) and its parameters
-            (``"<name>__<param>"``).
-
-        Returns
-        -------
-        params : dict
-        """
-        return self._get_params("estimators", deep=deep)
-
-    def set_params(self, **params):
-        """Set parameters of this ensemble or of its members.
-
-        ``set_params(knn=KNNScorer())`` replaces the member named ``knn``;
-        ``set_params(knn__n_neighbors=3)`` sets a member's parameter.
-
-        Parameters
-        ----------
-        **params : keyword arguments
-
-        Returns
-        -------
-        self : ACPEnsemble
-        """
-        self._set_params("estimators", **params)
-        return self
-
     def _validate_estimators(self):
-        """Names and members, or a ValueError saying what is wrong with ``estimators``."""
+        """Names and members, or a ValueError saying what is wrong with ``estimators``.
+
+        scikit-learn's version asks for classifiers or regressors; the
+        members here are scorers, and each error names the member at fault.
+        """
         estimators = self.estimators
         if not isinstance(estimators, list) or len(estimators) == 0:
             raise ValueError(
