@@ -54,7 +54,7 @@ _NOVELTY_DETECTOR = (
     "a novelty detector: predict on its own training clips finds each at distance 0 among the "
     "references, so all are inliers (as LocalOutlierFactor(novelty=True)); fit_predict gives "
     "leave-one-out labels instead, so it differs from fit(X).predict(X) on purpose (tested in "
-    "tests/test_scoring.py)"
+    "tests/scoring/test_neighbors.py)"
 )
 _COSINE_ZERO_ROWS = (
     "the check draws integer rows, some all zero, for which the cosine distance is undefined "
@@ -65,7 +65,7 @@ _COSINE_ZERO_ROWS = (
 # lists them: {estimator class name: {check name: reason}}.
 _NOVELTY_DETECTOR_CHECKS = {"check_outliers_train": _NOVELTY_DETECTOR, "check_outliers_fit_predict": _NOVELTY_DETECTOR}
 # SMOTEKNNScorer and DADSKNNScorer: every check that fits, since the checks
-# pass no domain. tests/test_scoring_synthesis.py runs these checks with
+# pass no domain. tests/scoring/test_synthesis.py runs these checks with
 # domain supplied (test_estimator_checks_with_domain).
 _NEEDS_DOMAIN_IN_FIT = dict.fromkeys(
     [
@@ -98,7 +98,7 @@ _NEEDS_DOMAIN_IN_FIT = dict.fromkeys(
     ],
     "fit needs the domain metadata ('source'/'target' per clip, to know which references to "
     "oversample): a clear ValueError without it, by design; the checks fit without it. The same "
-    "checks run with domain supplied in tests/test_scoring_synthesis.py",
+    "checks run with domain supplied in tests/scoring/test_synthesis.py",
 )
 EXPECTED_FAILED_CHECKS = {
     "KNNScorer": _NOVELTY_DETECTOR_CHECKS,
@@ -109,7 +109,7 @@ EXPECTED_FAILED_CHECKS = {
     # of the scored clips of each domain, so those methods need `domain` and
     # raise a ValueError naming it when it is missing: on purpose, so that a
     # caller that cannot pass it (a scikit-learn scorer) fails loudly rather
-    # than silently getting unstandardised rankings. tests/test_scoring_baselines.py
+    # than silently getting unstandardised rankings. tests/scoring/test_baselines.py
     # runs these checks with domain supplied
     # (test_domain_standardized_estimator_checks_with_domain).
     "DomainStandardizedScorer": {
@@ -143,12 +143,12 @@ _COSINE_ONLY_FAILED_CHECKS = {"check_estimators_dtypes": _COSINE_ZERO_ROWS}
 # Every check that fits draws clips of 1 to 20 samples, shorter than the
 # default branches' STFT windows (4096 samples for 256 ms at 16 kHz): a clear
 # ValueError naming the clip length, by design (tested in
-# tests/test_multibranch.py). The spectrum-only instance in EXTRA_INSTANCES
+# tests/embedding/test_multibranch.py). The spectrum-only instance in EXTRA_INSTANCES
 # accepts any length and passes every check.
 _SHORT_CLIPS_FOR_VIT = (
     "the check's clips (1 to 20 samples) are shorter than one patch of the default ViT (16 frames of "
     "10 ms: 2400 samples at 16 kHz): a clear ValueError naming the minimum, by design (tested in "
-    "tests/test_vit.py); the one-frame-patch instances in EXTRA_INSTANCES pass every check"
+    "tests/embedding/test_vit.py); the one-frame-patch instances in EXTRA_INSTANCES pass every check"
 )
 _CHECKS_THAT_FIT = (
         "check_dict_unchanged",
@@ -184,7 +184,7 @@ _SHORT_CLIPS_FOR_STFT_BRANCHES = dict.fromkeys(
 )
 _FIT_WITHOUT_A_MODEL = (
     "TorchModuleEmbedder() has no model to run (module, module_factory or checkpoint): fit raises "
-    "a ValueError saying so, by design (tested in tests/test_pretrained.py); the instance with a "
+    "a ValueError saying so, by design (tested in tests/embedding/test_pretrained.py); the instance with a "
     "module_factory in EXTRA_INSTANCES passes every check"
 )
 _SHORT_CLIPS_FOR_SOUNDNET = (
@@ -194,7 +194,7 @@ _SHORT_CLIPS_FOR_SOUNDNET = (
 )
 _FIT2D = ("check_fit2d_1sample", "check_fit2d_1feature")
 # PseudoLabelIterator: fit needs `domain` (k-means runs per machine type and
-# domain); tests/test_pseudo_label_iterator.py tests fit, the stages and the
+# domain); tests/pseudo_labels/test_iterator.py tests fit, the stages and the
 # errors with real clips and domains.
 _ITERATOR_NEEDS_DOMAIN = (
     "fit needs the domain metadata (k-means pseudo-labels run per machine type and domain): a "

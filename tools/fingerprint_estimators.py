@@ -1,6 +1,6 @@
 """Fingerprints of what every command-line preset computes, to show a refactoring changed nothing.
 
-Each preset (at the CPU-sized settings of tests/test_cli.py: tiny networks,
+Each preset (at the CPU-sized settings of tests/cli/test_cli.py: tiny networks,
 one or two epochs) is fitted per machine type and section on a small
 generated data set with ``random_state=0``, then the test clips are passed
 through it. The script prints, per preset, the SHA-256 of the embeddings
@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _test_cli():
-    """tests/test_cli.py as a module: its TINY settings (seconds per preset) and tiny()."""
-    spec = importlib.util.spec_from_file_location("skasd_test_cli", ROOT / "tests" / "test_cli.py")
+    """tests/cli/test_cli.py as a module: its TINY settings (seconds per preset) and tiny()."""
+    spec = importlib.util.spec_from_file_location("skasd_test_cli", ROOT / "tests" / "cli" / "test_cli.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -325,7 +325,7 @@ def test_non_finite_embeddings(bad):
 
 
 def test_docs_example_runs():
-    docs = Path(__file__).resolve().parents[1] / "docs" / "ward.md"
+    docs = Path(__file__).resolve().parents[2] / "docs" / "ward.md"
     block = re.search(r"## Example\n\n```python\n(.*?)```", docs.read_text(), re.DOTALL).group(1)
     namespace = {}
     exec(compile(block, str(docs), "exec"), namespace)  # noqa: S102

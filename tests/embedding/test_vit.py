@@ -379,7 +379,7 @@ def test_training_on_a_gpu_and_reloading_the_pickle(tmp_path, clips):
 
 
 def test_docs_example_runs(tmp_path, monkeypatch):
-    docs = Path(__file__).resolve().parents[1] / "docs" / "dap.md"
+    docs = Path(__file__).resolve().parents[2] / "docs" / "dap.md"
     block = re.search(r"## A runnable tiny example\n\n.*?```python\n(.*?)```", docs.read_text(), re.DOTALL).group(1)
     monkeypatch.chdir(tmp_path)  # the example writes its checkpoint to the working directory
     namespace = {}

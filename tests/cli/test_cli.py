@@ -27,7 +27,7 @@ from skasd.metrics import dcase_scores
 from skasd.persistence import save_models
 from skasd.pipelines import PRESETS, fit_models, make_preset, score_models
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = ROOT / "examples" / "pipeline_config.toml"
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
