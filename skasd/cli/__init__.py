@@ -12,7 +12,9 @@ Commands:
   keeps the fitted models;
 - ``skasd score --model FILE files...``: one anomaly score and decision
   per file, from saved models (monitoring);
-- ``skasd pipelines``: the named pipelines, ``--show NAME`` as TOML.
+- ``skasd pipelines``: the named pipelines, ``--show NAME`` as TOML;
+- ``skasd fetch YEAR [--split dev|eval]``: download a DCASE Task 2 data set
+  into the layout ``evaluate`` reads, and print its folder.
 
 Bad input gives one line, ``skasd: error: <message>``, on stderr and exit
 status 2 (``--traceback`` shows the traceback instead).
@@ -24,6 +26,7 @@ import warnings
 
 import pandas as pd
 
+from ..datasets import fetch_dcase
 from ._common import CLIError
 from ._demo import run_demo
 from ._evaluate import run_evaluate
@@ -57,6 +60,15 @@ def main(argv=None):
                 run_score(args)
             elif args.command == "pipelines":
                 run_pipelines(args)
+            elif args.command == "fetch":
+                try:
+                    root = fetch_dcase(
+                        args.year, split=args.split, machine_types=args.machine_types, data_home=args.data_home,
+                        base_url=args.base_url, keep_archives=args.keep_archives, verbose=args.verbose,
+                    )
+                except OSError as exc:  # no network, no disk space: the message says what to do
+                    raise CLIError(str(exc)) from exc
+                print(root)
     except (CLIError, ConfigError, ValueError, FileNotFoundError) as exc:
         if args.traceback:
             raise

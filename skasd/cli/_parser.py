@@ -73,6 +73,23 @@ def build_parser():
     score.add_argument("--section", default=None, help="section of the files (default: from DCASE file names)")
     score.add_argument("files", nargs="+", help="audio files or folders")
 
+    fetch = commands.add_parser(
+        "fetch", parents=[common],
+        help="download a DCASE Task 2 data set (2020-2025) into the layout skasd evaluate reads; print its folder",
+        description="Download a year's development set (--split dev) or its additional training and evaluation "
+        "test data (--split eval) from Zenodo or a mirror, check and extract them, and print the folder to pass "
+        "to skasd evaluate --data. A second run downloads nothing.",
+    )
+    fetch.add_argument("year", type=int, help="2020 to 2025")
+    fetch.add_argument("--split", default="dev", choices=["dev", "eval"], help="(default: %(default)s)")
+    fetch.add_argument("--machine-types", nargs="+", default=None, metavar="MACHINE",
+                       help="machine types to fetch; default: all of the split")
+    fetch.add_argument("--data-home", default=None, metavar="DIR",
+                       help="where data sets are kept (default: $SKASD_DATA, else ~/skasd_data)")
+    fetch.add_argument("--base-url", default=None, metavar="URL",
+                       help="a mirror serving the archives under their file names, instead of Zenodo")
+    fetch.add_argument("--keep-archives", action="store_true", help="keep the archives after extracting them")
+
     listing = commands.add_parser(
         "pipelines", parents=[common], help="list the named pipelines; --show NAME prints one as TOML",
         description="List the named pipelines with one-line descriptions.",
