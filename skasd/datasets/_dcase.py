@@ -219,6 +219,71 @@ def read_clip(path, channel, sample_rate):
     return clip
 
 
+def _records(root, machine_types, split, strict):
+    """One record (path, machine, parsed name, split) per audio file with a DCASE name; warnings for the others."""
+    records = []
+    for machine, split_name, path in _find_audio_files(root, machine_types, split):
+        meta = parse_dcase_filename(path.name)
+        if meta is None:
+            message = f"File name {path.name!r} in {str(path.parent)!r} matches no DCASE naming scheme."
+            if strict:
+                raise ValueError(message)
+            warnings.warn(message + " Skipped (strict=False).", UserWarning, stacklevel=3)
+            continue
+        if meta["split"] is not None and meta["split"] != split_name:
+            message = f"File {str(path)!r} says split {meta['split']!r} but lies in a {split_name!r} folder."
+            if strict:
+                raise ValueError(message)
+            warnings.warn(message + " The folder wins.", UserWarning, stacklevel=3)
+        records.append({"path": str(path), "machine": machine, **meta, "split": split_name})
+    if not records:
+        raise FileNotFoundError(f"No file under root={str(root)!r} has a DCASE file name.")
+    return records
+
+
+def _common_sample_rate(records, sample_rate):
+    """The rate the clips are returned at, and each file's header (soundfile's info) by path."""
+    infos = {record["path"]: _audio_info(record["path"]) for record in records}
+    if sample_rate is None:
+        rates = {path: info.samplerate for path, info in infos.items()}
+        distinct = sorted(set(rates.values()))
+        if len(distinct) > 1:
+            examples = {rate: next(p for p, r in rates.items() if r == rate) for rate in distinct}
+            raise ValueError(
+                f"Files have different sample rates {distinct} (e.g. "
+                + ", ".join(f"{rate} Hz: {path!r}" for rate, path in examples.items())
+                + "); pass sample_rate= to resample them to one rate."
+            )
+        sample_rate = distinct[0]
+    return sample_rate, infos
+
+
+def longest_clip(root, machine_types=None, split=None, *, sample_rate=None):
+    """The sample rate and length of the longest clip :func:`load_dcase` would return, from the headers only.
+
+    Reading a data set one machine type at a time with
+    ``duration=n_samples / sample_rate`` then gives every part the length
+    one call on the whole set would, without decoding any audio here.
+
+    Returns
+    -------
+    sample_rate : int
+    n_samples : int
+        Of the longest clip after resampling to ``sample_rate``
+        (``ceil(frames * up / down)``, the length of scipy's ``resample_poly``).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # load_dcase says them when it reads the files
+        records = _records(root, machine_types, split, strict=False)
+    sample_rate, infos = _common_sample_rate(records, sample_rate)
+    longest = 0
+    for info in infos.values():
+        ratio = math.gcd(info.samplerate, sample_rate)
+        up, down = sample_rate // ratio, info.samplerate // ratio
+        longest = max(longest, -(-info.frames * up // down))
+    return int(sample_rate), int(longest)
+
+
 def load_dcase(
     root,
     machine_types=None,
@@ -309,44 +374,22 @@ def load_dcase(
     if not (isinstance(channel, (int, np.integer)) and channel >= 0):
         raise ValueError(f"channel must be a non-negative integer, got {channel!r}.")
 
-    records = []
-    for machine, split_name, path in _find_audio_files(root, machine_types, split):
-        meta = parse_dcase_filename(path.name)
-        if meta is None:
-            message = f"File name {path.name!r} in {str(path.parent)!r} matches no DCASE naming scheme."
-            if strict:
-                raise ValueError(message)
-            warnings.warn(message + " Skipped (strict=False).", UserWarning, stacklevel=2)
-            continue
-        if meta["split"] is not None and meta["split"] != split_name:
-            message = f"File {str(path)!r} says split {meta['split']!r} but lies in a {split_name!r} folder."
-            if strict:
-                raise ValueError(message)
-            warnings.warn(message + " The folder wins.", UserWarning, stacklevel=2)
-        records.append({"path": str(path), "machine": machine, **meta, "split": split_name})
-    if not records:
-        raise FileNotFoundError(f"No file under root={str(root)!r} has a DCASE file name.")
-
-    rates = {record["path"]: _audio_info(record["path"]).samplerate for record in records}
-    if sample_rate is None:
-        distinct = sorted(set(rates.values()))
-        if len(distinct) > 1:
-            examples = {rate: next(p for p, r in rates.items() if r == rate) for rate in distinct}
-            raise ValueError(
-                f"Files have different sample rates {distinct} (e.g. "
-                + ", ".join(f"{rate} Hz: {path!r}" for rate, path in examples.items())
-                + "); pass sample_rate= to resample them to one rate."
-            )
-        sample_rate = distinct[0]
+    records = _records(root, machine_types, split, strict)
+    sample_rate, _ = _common_sample_rate(records, sample_rate)
 
     # Decoding releases the GIL: threads avoid starting processes that each
     # import the whole stack; a joblib backend context (dask, ray) overrides this.
     clips = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
         delayed(read_clip)(record["path"], channel, sample_rate) for record in records
     )
-    clips = list(tqdm(clips, total=len(records), desc="Reading audio", unit="file", disable=not verbose))
-    n_samples = max(len(clip) for clip in clips) if duration is None else round(duration * sample_rate)
-    data = np.zeros((len(clips), n_samples), dtype=np.float32)
+    clips = tqdm(clips, total=len(records), desc="Reading audio", unit="file", disable=not verbose)
+    if duration is None:
+        clips = list(clips)
+        n_samples = max(len(clip) for clip in clips)
+    else:
+        # The length is known: each clip goes into the array as it is decoded, not all clips first.
+        n_samples = round(duration * sample_rate)
+    data = np.zeros((len(records), n_samples), dtype=np.float32)
     for row, (clip, record) in enumerate(zip(clips, records)):
         record["n_samples_original"] = len(clip)
         data[row, : min(len(clip), n_samples)] = clip[:n_samples]
