@@ -42,14 +42,71 @@ def check_layout(root, machine_types):
     return found
 
 
-def load_data(root, machine_types, split, args, say):
+def by_machine_type(config, args, found):
+    """Whether the run can read, fit and score one machine type at a time.
+
+    It can unless the embedding is fitted on all machine types at once
+    (``shared_embedding = "all"``), a split file, which may list clips of
+    every machine type, chooses the training clips, or a machine type lacks
+    a split the others have.
+    """
+    complete = all("test" in splits and (args.split or "train" in splits) for splits in found.values())
+    return config.get("shared_embedding", "none") != "all" and not args.split_file and len(found) > 1 and complete
+
+
+def data_length(args, found, split):
+    """The sample rate, and the length every clip is padded or cropped to: the same for every machine type."""
+    from ..datasets._dcase import longest_clip
+
+    sample_rate, n_samples = longest_clip(args.data, list(found), split, sample_rate=args.sample_rate)
+    if args.duration is not None:
+        n_samples = round(args.duration * sample_rate)
+    return sample_rate, n_samples
+
+
+def announce(config, label, sample_rate, args, say):
+    """The pipeline factory, after saying what the pipeline is."""
+    make = factory(config, label, sample_rate, args, args.verbose)
+    say(f"Pipeline {label}: " + " -> ".join(type(step).__name__ for _, step in make().steps))
+    return make
+
+
+def fit_and_score_part(make, config, data, args, say, started):
+    """Fit and score the clips of ``data``: models, evaluated frame, scores, decisions, embeddings, thresholds."""
+    frame = data.frame
+    say(f"  {len(frame)} clips of {data.data.shape[1] / data.sample_rate:g} s at {data.sample_rate} Hz "
+        f"({time.perf_counter() - started:.0f} s)")
+    fit, evaluate, how = choose_split(frame, args, args.data)
+    say(f"  {how}")
+    models, anomaly_score, decision, embeddings, thresholds = fit_and_score(
+        make, config, data.data, frame, fit, evaluate, say,
+    )
+    return models, frame[evaluate].reset_index(drop=True), anomaly_score, decision, embeddings, thresholds
+
+
+def merge_parts(parts):
+    """One run's results from those of its machine types, in the order one call on all of them gives."""
+    import pandas as pd
+
+    models, embeddings, thresholds = {}, {}, {}
+    for part in parts:
+        models.update(part[0])
+        embeddings.update(part[4])
+        thresholds.update(part[5])
+    frame = pd.concat([part[1] for part in parts], ignore_index=True)
+    anomaly_score = np.concatenate([part[2] for part in parts])
+    decision = np.concatenate([part[3] for part in parts])
+    return models, frame, anomaly_score, decision, embeddings, thresholds
+
+
+def load_data(root, machine_types, split, args, say, duration=None):
     from ..datasets import load_dcase
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         data = load_dcase(
-            root, machine_types=machine_types, split=split, sample_rate=args.sample_rate, duration=args.duration,
-            n_jobs=args.n_jobs, verbose=args.verbose,
+            root, machine_types=machine_types, split=split, sample_rate=args.sample_rate,
+            duration=args.duration if duration is None else duration, n_jobs=args.n_jobs, verbose=args.verbose,
         )
     skipped = [w for w in caught if "matches no DCASE naming scheme" in str(w.message)]
     if skipped:
@@ -162,25 +219,33 @@ def run_evaluate(args):
     if args.save:
         check_writable_file(args.save)
     started = time.perf_counter()
-    say(f"Loading {args.data} ({', '.join(found)}; split: {split or 'train and test'})...")
-    data = load_data(args.data, args.machine_types, split, args, say)
-    frame = data.frame
-    say(f"  {len(frame)} clips of {data.data.shape[1] / data.sample_rate:g} s at {data.sample_rate} Hz "
-        f"({time.perf_counter() - started:.0f} s)")
-    fit, evaluate, how = choose_split(frame, args, args.data)
-    say(f"  {how}")
-    make = factory(config, label, data.sample_rate, args, args.verbose)
-    say(f"Pipeline {label}: " + " -> ".join(type(step).__name__ for _, step in make().steps))
-    models, anomaly_score, decision, embeddings, thresholds = fit_and_score(
-        make, config, data.data, frame, fit, evaluate, say,
-    )
+    make = None
+    if by_machine_type(config, args, found):
+        parts = []
+        sample_rate, n_samples = data_length(args, found, split)
+        for machine in found:
+            say(f"Loading {args.data} ({machine}; split: {split or 'train and test'})...")
+            data = load_data(args.data, [machine], split, args, say, duration=n_samples / sample_rate)
+            make = make or announce(config, label, data.sample_rate, args, say)
+            parts.append(fit_and_score_part(make, config, data, args, say, started))
+            del data  # one machine type's waveforms at a time
+        models, frame_evaluated, anomaly_score, decision, embeddings, thresholds = merge_parts(parts)
+    else:
+        say(f"Loading {args.data} ({', '.join(found)}; split: {split or 'train and test'})...")
+        data = load_data(args.data, args.machine_types, split, args, say)
+        sample_rate, n_samples = data.sample_rate, data.data.shape[1]
+        make = announce(config, label, data.sample_rate, args, say)
+        models, frame_evaluated, anomaly_score, decision, embeddings, thresholds = fit_and_score_part(
+            make, config, data, args, say, started
+        )
+        del data
     result = write_run(
-        out_dir, frame[evaluate].reset_index(drop=True), anomaly_score, decision, thresholds, embeddings,
+        out_dir, frame_evaluated, anomaly_score, decision, thresholds, embeddings,
         definition=args.definition, plots=not args.no_plots, say=say,
     )
     if args.save:
         save_models(
-            args.save, models, sample_rate=data.sample_rate, n_samples=data.data.shape[1], pipeline=label,
+            args.save, models, sample_rate=sample_rate, n_samples=n_samples, pipeline=label,
             config=config, thresholds=thresholds,
         )
         say(f"  models saved to {args.save}")

@@ -24,7 +24,7 @@ from skasd._config import build_pipeline, dump_toml, load_config
 from skasd.cli import main
 from skasd.datasets import first_normals_split, load_dcase, make_machine_sounds
 from skasd.metrics import dcase_scores
-from skasd.persistence import save_models
+from skasd.persistence import load_models, save_models
 from skasd.pipelines import PRESETS, fit_models, make_preset, score_models
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -253,6 +253,48 @@ def test_evaluate_on_unlabelled_evaluation_clips_writes_scores_and_decisions_onl
     names, scores = read_submission(tmp_path / "out" / "submission" / "anomaly_score_fan_section_01_test.csv")
     assert names == sorted(names) and len(names) == 16 and names[0] == "section_01_0016.wav"
     assert np.isfinite(np.array(scores, dtype=float)).all()
+
+
+@pytest.mark.parametrize("pipeline", ["logmel-density", "logmel-dads"])
+def test_evaluate_reads_one_machine_type_at_a_time_and_scores_as_one_call_on_all(machines, tmp_path, capsys,
+                                                                                  monkeypatch, pipeline):
+    """Per machine type (bounded memory), with the clips padded to the set's longest as one call would pad them."""
+    import soundfile as sf
+
+    import skasd.datasets
+
+    folder, _ = machines
+    shorter = tmp_path / "data"
+    shutil.copytree(folder, shorter)
+    for path in sorted((shorter / "gearbox").rglob("*.wav")):  # shorter than fan's clips: padded to theirs
+        samples, rate = sf.read(path)
+        sf.write(path, samples[: len(samples) * 3 // 4], rate, subtype="PCM_16")
+    everything = load_dcase(shorter, verbose=0)
+    fit = (everything.frame["split"] == "train").to_numpy()
+    make = lambda: make_preset(pipeline, sample_rate=everything.sample_rate, random_state=0)  # noqa: E731
+    models = fit_models(make, everything.data[fit], everything.frame[fit],
+                        shared_embedding=PRESETS[pipeline].get("shared_embedding", "none"), y=PRESETS[pipeline].get("y"))
+    expected, _ = score_models(models, everything.data[~fit], everything.frame[~fit])
+
+    calls = []
+    real_load = skasd.datasets.load_dcase
+
+    def recording_load(root, machine_types=None, split=None, **kwargs):
+        calls.append(machine_types)
+        return real_load(root, machine_types, split, **kwargs)
+
+    monkeypatch.setattr(skasd.datasets, "load_dcase", recording_load)
+    model_file = tmp_path / "model.skasd"
+    status, _, _ = run(capsys, "evaluate", "--data", shorter, "--pipeline", pipeline, "--out", tmp_path / "run",
+                       "--quiet", "--no-plots", "--save", model_file)
+    assert status == 0
+    assert calls == [["fan"], ["gearbox"]]
+    test_frame = everything.frame[~fit].reset_index(drop=True)
+    for (machine, section), rows in test_frame.groupby(["machine", "section"]).groups.items():
+        names, scores = read_submission(tmp_path / "run" / "submission" / f"anomaly_score_{machine}_section_{section}_test.csv")
+        by_name = dict(zip(test_frame["path"][rows].map(lambda p: Path(p).name), expected[rows]))
+        np.testing.assert_array_equal(np.array(scores, dtype=float), [float(f"{by_name[n]}") for n in names])
+    assert load_models(model_file)["n_samples"] == everything.data.shape[1]
 
 
 def test_evaluate_on_the_valve_standard_split_gives_the_python_api_score(valve_test, tmp_path, capsys):
