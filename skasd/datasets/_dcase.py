@@ -276,12 +276,14 @@ def longest_clip(root, machine_types=None, split=None, *, sample_rate=None):
         warnings.simplefilter("ignore", UserWarning)  # load_dcase says them when it reads the files
         records = _records(root, machine_types, split, strict=False)
     sample_rate, infos = _common_sample_rate(records, sample_rate)
-    longest = 0
-    for info in infos.values():
-        ratio = math.gcd(info.samplerate, sample_rate)
-        up, down = sample_rate // ratio, info.samplerate // ratio
-        longest = max(longest, -(-info.frames * up // down))
-    return int(sample_rate), int(longest)
+    return int(sample_rate), max(_resampled_length(info, sample_rate) for info in infos.values())
+
+
+def _resampled_length(info, sample_rate):
+    """A file's length in samples at ``sample_rate``: ``ceil(frames * up / down)``, as scipy's ``resample_poly``."""
+    ratio = math.gcd(info.samplerate, sample_rate)
+    up, down = sample_rate // ratio, info.samplerate // ratio
+    return int(-(-info.frames * up // down))
 
 
 def load_dcase(
@@ -293,6 +295,7 @@ def load_dcase(
     duration=None,
     channel=0,
     strict=False,
+    memmap=None,
     n_jobs=None,
     verbose=1,
 ):
@@ -323,6 +326,15 @@ def load_dcase(
     strict : bool, default=False
         What to do with a file whose name matches no DCASE scheme: skip it
         with a warning (False) or raise a ValueError (True).
+    memmap : str or path-like, default=None
+        A ``.npy`` file to hold the waveforms on disk instead of in memory.
+        The clips are decoded into it one by one and ``data`` is returned as
+        a copy-on-write memory map of it (:class:`numpy.memmap`, mode
+        ``"c"``): the operating system reads the rows an estimator uses when
+        it uses them and may drop them again, so a set larger than the
+        memory can be fitted and scored batch by batch. The file is
+        overwritten; it is the caller's to remove once ``data`` is no longer
+        used. None holds the waveforms in memory.
     n_jobs : int, default=None
         Files read in parallel through joblib; None means 1 unless in a
         :func:`joblib.parallel_backend` context, -1 means all processors.
@@ -375,7 +387,13 @@ def load_dcase(
         raise ValueError(f"channel must be a non-negative integer, got {channel!r}.")
 
     records = _records(root, machine_types, split, strict)
-    sample_rate, _ = _common_sample_rate(records, sample_rate)
+    sample_rate, infos = _common_sample_rate(records, sample_rate)
+    if duration is None:
+        # The longest clip's length from the headers: each clip goes into the
+        # array as it is decoded, never all clips and the array at once.
+        n_samples = max(_resampled_length(info, sample_rate) for info in infos.values())
+    else:
+        n_samples = round(duration * sample_rate)
 
     # Decoding releases the GIL: threads avoid starting processes that each
     # import the whole stack; a joblib backend context (dask, ray) overrides this.
@@ -383,16 +401,24 @@ def load_dcase(
         delayed(read_clip)(record["path"], channel, sample_rate) for record in records
     )
     clips = tqdm(clips, total=len(records), desc="Reading audio", unit="file", disable=not verbose)
-    if duration is None:
-        clips = list(clips)
-        n_samples = max(len(clip) for clip in clips)
+    shape = (len(records), n_samples)
+    if memmap is None:
+        data = np.zeros(shape, dtype=np.float32)
     else:
-        # The length is known: each clip goes into the array as it is decoded, not all clips first.
-        n_samples = round(duration * sample_rate)
-    data = np.zeros((len(records), n_samples), dtype=np.float32)
+        # A new file reads as zeros: the padding is already there.
+        data = np.lib.format.open_memmap(memmap, mode="w+", dtype=np.float32, shape=shape)
     for row, (clip, record) in enumerate(zip(clips, records)):
+        if duration is None and len(clip) > n_samples:
+            raise ValueError(
+                f"Audio file {record['path']!r} decodes to {len(clip)} samples, more than its header declares "
+                f"({infos[record['path']].frames} frames); pass duration= to set the clips' length."
+            )
         record["n_samples_original"] = len(clip)
         data[row, : min(len(clip), n_samples)] = clip[:n_samples]
+    if memmap is not None:
+        data.flush()
+        del data
+        data = np.load(memmap, mmap_mode="c")
 
     frame = make_frame(records)
     return Bunch(data=data, target=frame["label"].to_numpy(), frame=frame, sample_rate=int(sample_rate))

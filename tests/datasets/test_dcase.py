@@ -18,7 +18,7 @@ from skasd.datasets import (
     save_dcase,
     write_dcase_submission,
 )
-from skasd.datasets._dcase import format_dcase_filename
+from skasd.datasets._dcase import format_dcase_filename, longest_clip
 
 # The attribute names of each development machine type of DCASE 2023.
 ATTRIBUTE_NAMES = {
@@ -163,6 +163,30 @@ def test_padding_is_zeros_and_channel_selection(tmp_path):
     np.testing.assert_array_equal(second.data[0, :800], quantised[:, 1])
     with pytest.raises(ValueError, match=r"channel=2 but .*0000_a_1\.wav' has 2 channel\(s\)"):
         load_dcase(tmp_path, channel=2, verbose=0)
+
+
+@pytest.mark.parametrize("rate", [None, 16000, 11025, 44100])
+def test_longest_clip_reads_the_length_load_dcase_pads_to_from_the_headers(tmp_path, rate):
+    # 1601 samples at 16 kHz is not a whole number of samples at 11025 Hz: the length rounds up, as resample_poly's.
+    for index, (machine, n) in enumerate([("fan", 800), ("fan", 1601), ("pump", 1200)]):
+        _write(tmp_path / machine / "train" / f"section_00_source_train_normal_{index:04d}_a_1.wav", _tone(n))
+    loaded = load_dcase(tmp_path, sample_rate=rate, verbose=0)
+    assert longest_clip(tmp_path, sample_rate=rate) == (loaded.sample_rate, loaded.data.shape[1])
+    assert longest_clip(tmp_path, "pump", sample_rate=rate)[1] == load_dcase(
+        tmp_path, "pump", sample_rate=rate, verbose=0).data.shape[1]
+
+
+@pytest.mark.parametrize("duration", [None, 0.05])
+def test_memmap_holds_the_same_waveforms_on_disk(tmp_path, dcase_samples, duration):
+    in_memory = load_dcase(dcase_samples, machine_types=["fan", "valve"], duration=duration, verbose=0)
+    on_disk = load_dcase(dcase_samples, machine_types=["fan", "valve"], duration=duration, memmap=tmp_path / "w.npy",
+                         verbose=0)
+    assert isinstance(on_disk.data, np.memmap) and on_disk.data.dtype == np.float32
+    np.testing.assert_array_equal(on_disk.data, in_memory.data)
+    pd.testing.assert_frame_equal(on_disk.frame, in_memory.frame)
+    # Copy-on-write: an estimator may write to its input without changing the file.
+    on_disk.data[0, 0] = 5.0
+    assert np.load(tmp_path / "w.npy", mmap_mode="r")[0, 0] == in_memory.data[0, 0]
 
 
 def test_2020_names_and_evaluation_sets(tmp_path):
