@@ -24,6 +24,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from ._config import ConfigError, build_pipeline, check_config
+from .utils._rows import take_rows
 
 __all__ = [
     "METADATA",
@@ -278,7 +279,7 @@ def fit_models(make_pipeline, X, frame, *, shared_embedding="none", y=None, log=
         for machine, section in _groups(frame):
             rows = _rows(frame, machine, section)
             started = time.perf_counter()
-            models[machine, section] = fit_pipeline(make_pipeline(), X[rows], frame[rows], y=y)
+            models[machine, section] = fit_pipeline(make_pipeline(), take_rows(X, rows), frame[rows], y=y)
             log(f"  {machine} section {section}: fitted on {rows.sum()} clips ({time.perf_counter() - started:.1f} s)")
         return models
     if shared_embedding not in ("machine", "all"):
@@ -292,14 +293,14 @@ def fit_models(make_pipeline, X, frame, *, shared_embedding="none", y=None, log=
                 "shared_embedding needs a pipeline of at least two steps (embedding steps, then a scorer)."
             )
         started = time.perf_counter()
-        embedder = fit_pipeline(template[:-1], X[rows], frame[rows], y=y)
+        embedder = fit_pipeline(template[:-1], take_rows(X, rows), frame[rows], y=y)
         what = "all machine types" if group is None else group
         log(f"  embedding steps of {what}: fitted on {rows.sum()} clips ({time.perf_counter() - started:.1f} s)")
         scorer_name, scorer = template.steps[-1]
         for machine, section in _groups(frame[rows]):
             section_rows = _rows(frame, machine, section)
             started = time.perf_counter()
-            embeddings = embedder.transform(X[section_rows])
+            embeddings = embedder.transform(take_rows(X, section_rows))
             fitted = fit_pipeline(clone(scorer), embeddings, frame[section_rows], y=y)
             models[machine, section] = Pipeline([*embedder.steps, (scorer_name, fitted)])
             log(f"  {machine} section {section}: scorer fitted on {section_rows.sum()} clips "
@@ -354,12 +355,12 @@ def score_models(models, X, frame, *, log=None, embeddings=False):
         model = models[machine, section]
         started = time.perf_counter()
         if isinstance(model, Pipeline) and len(model.steps) > 1:
-            Z = model[:-1].transform(X[rows])
+            Z = model[:-1].transform(take_rows(X, rows))
             normality = model[-1].score_samples(Z)
             offset = model[-1].offset_
         else:
             Z = None
-            normality = model.score_samples(X[rows])
+            normality = model.score_samples(take_rows(X, rows))
             offset = (model[-1] if isinstance(model, Pipeline) else model).offset_
         anomaly_score[rows] = -normality
         decision[rows] = (normality - offset < 0).astype(int)
