@@ -59,7 +59,7 @@ def run_demo(out_dir, random_state=0, n_jobs=None, verbose=1, *, quick=False, pi
         pipeline_started = time.perf_counter()
         make = factory(configs[name], f"preset {name!r}", data.sample_rate, args, verbose)
         _, anomaly_score, decision, embeddings, thresholds = fit_and_score(
-            make, configs[name], data.data, frame, fit, test, say,
+            make, configs[name], data.data[fit], frame[fit], data.data[test], frame[test], say,
         )
         table, official = write_run(
             out_dir / name, frame[test].reset_index(drop=True), anomaly_score, decision, thresholds, embeddings,

@@ -1,5 +1,6 @@
 """``skasd evaluate``: a DCASE folder's split, fitted and scored, its outputs written."""
 
+import shutil
 import tempfile
 import time
 import warnings
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..persistence import save_models
+from ..utils._rows import take_rows
 from ._common import NAMED_SPLITS, CLIError, printer
 from ._output import format_table, prepare_out, write_run
 from ._pipelines import factory, fit_and_score, resolve_pipeline
@@ -79,9 +81,47 @@ def fit_and_score_part(make, config, data, args, say, started):
     fit, evaluate, how = choose_split(frame, args, args.data)
     say(f"  {how}")
     models, anomaly_score, decision, embeddings, thresholds = fit_and_score(
-        make, config, data.data, frame, fit, evaluate, say,
+        make, config, take_rows(data.data, fit), frame[fit], take_rows(data.data, evaluate), frame[evaluate], say,
     )
     return models, frame[evaluate].reset_index(drop=True), anomaly_score, decision, embeddings, thresholds
+
+
+def on_disk(config, args, found):
+    """Whether a run that fits on all machine types at once holds the waveforms on disk.
+
+    It does when the embedding is shared by all machine types and every
+    machine type has its train and test folders: each split then goes to
+    its own memory-mapped file, whose machine types and sections are
+    contiguous rows, so that fitting and scoring read them as views and
+    nothing copies the set into memory. A split chosen from the test clips
+    (``--split``, ``--split-file``) is read into memory as before.
+    """
+    complete = all("train" in splits and "test" in splits for splits in found.values())
+    return config.get("shared_embedding", "none") == "all" and not (args.split or args.split_file) and complete
+
+
+def fit_and_score_on_disk(config, label, args, found, length, folder, say, started):
+    """Fit on the train split and score the test split of every machine type, each split a memory map in ``folder``.
+
+    ``length`` is ``(sample_rate, n_samples)`` of every clip (:func:`data_length`).
+    """
+    sample_rate, n_samples = length
+    splits = {}
+    for split in ("train", "test"):
+        path = Path(folder) / f"{split}.npy"
+        say(f"Loading {args.data} ({', '.join(found)}; split: {split}) into {path}...")
+        splits[split] = load_data(
+            args.data, list(found), split, args, say, duration=n_samples / sample_rate, memmap=path,
+        )
+    train, test = splits["train"], splits["test"]
+    make = announce(config, label, train.sample_rate, args, say)
+    say(f"  {len(train.frame) + len(test.frame)} clips of {n_samples / sample_rate:g} s at {sample_rate} Hz, "
+        f"on disk ({time.perf_counter() - started:.0f} s)")
+    say(f"  fit on the train split ({len(train.frame)} clips), evaluate the test split ({len(test.frame)} clips)")
+    models, anomaly_score, decision, embeddings, thresholds = fit_and_score(
+        make, config, train.data, train.frame, test.data, test.frame, say,
+    )
+    return models, test.frame.reset_index(drop=True), anomaly_score, decision, embeddings, thresholds
 
 
 def merge_parts(parts):
@@ -99,14 +139,15 @@ def merge_parts(parts):
     return models, frame, anomaly_score, decision, embeddings, thresholds
 
 
-def load_data(root, machine_types, split, args, say, duration=None):
+def load_data(root, machine_types, split, args, say, duration=None, memmap=None):
     from ..datasets import load_dcase
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         data = load_dcase(
             root, machine_types=machine_types, split=split, sample_rate=args.sample_rate,
-            duration=args.duration if duration is None else duration, n_jobs=args.n_jobs, verbose=args.verbose,
+            duration=args.duration if duration is None else duration, memmap=memmap, n_jobs=args.n_jobs,
+            verbose=args.verbose,
         )
     skipped = [w for w in caught if "matches no DCASE naming scheme" in str(w.message)]
     if skipped:
@@ -230,6 +271,15 @@ def run_evaluate(args):
             parts.append(fit_and_score_part(make, config, data, args, say, started))
             del data  # one machine type's waveforms at a time
         models, frame_evaluated, anomaly_score, decision, embeddings, thresholds = merge_parts(parts)
+    elif on_disk(config, args, found):
+        sample_rate, n_samples = data_length(args, found, None)
+        folder = tempfile.mkdtemp(prefix=".waveforms-", dir=out_dir)
+        try:
+            models, frame_evaluated, anomaly_score, decision, embeddings, thresholds = fit_and_score_on_disk(
+                config, label, args, found, (sample_rate, n_samples), folder, say, started,
+            )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     else:
         say(f"Loading {args.data} ({', '.join(found)}; split: {split or 'train and test'})...")
         data = load_data(args.data, args.machine_types, split, args, say)

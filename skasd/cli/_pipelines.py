@@ -40,17 +40,18 @@ def factory(config, label, sample_rate, args, verbose):
     return make
 
 
-def fit_and_score(make, config, X, frame, fit, evaluate, say):
+def fit_and_score(make, config, X_fit, frame_fit, X_evaluate, frame_evaluate, say):
+    """Models fitted on the ``fit`` clips and the ``evaluate`` clips' scores, decisions, embeddings, thresholds."""
     from ..pipelines import fit_models, score_models, threshold
 
-    say(f"Fitting one model per machine type and section on {fit.sum()} clips...")
+    say(f"Fitting one model per machine type and section on {len(frame_fit)} clips...")
     started = time.perf_counter()
     models = fit_models(
-        make, X[fit], frame[fit], shared_embedding=config.get("shared_embedding", "none"), y=config.get("y"), log=say,
+        make, X_fit, frame_fit, shared_embedding=config.get("shared_embedding", "none"), y=config.get("y"), log=say,
     )
     fitted = time.perf_counter()
-    say(f"Scoring {evaluate.sum()} clips...")
-    anomaly_score, decision, embeddings = score_models(models, X[evaluate], frame[evaluate], log=say, embeddings=True)
+    say(f"Scoring {len(frame_evaluate)} clips...")
+    anomaly_score, decision, embeddings = score_models(models, X_evaluate, frame_evaluate, log=say, embeddings=True)
     say(f"  fitted in {fitted - started:.1f} s, scored in {time.perf_counter() - fitted:.1f} s")
     thresholds = {key: threshold(model) for key, model in models.items()}
     return models, anomaly_score, decision, embeddings, thresholds

@@ -297,6 +297,55 @@ def test_evaluate_reads_one_machine_type_at_a_time_and_scores_as_one_call_on_all
     assert load_models(model_file)["n_samples"] == everything.data.shape[1]
 
 
+def test_evaluate_with_an_embedding_of_all_machine_types_fits_and_scores_from_disk(machines, tmp_path, capsys,
+                                                                                     monkeypatch):
+    """shared_embedding = "all": each split is a memory map that fitting and scoring read, never copied to memory."""
+    import skasd.datasets
+    import skasd.pipelines
+
+    folder, _ = machines
+    config = tiny(PRESETS["multibranch-kmeans"])
+    (tmp_path / "shared.toml").write_text(dump_toml(config))
+    everything = load_dcase(folder, verbose=0)
+    fit = (everything.frame["split"] == "train").to_numpy()
+    context = {"sample_rate": everything.sample_rate, "random_state": 0, "verbose": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        models = fit_models(lambda: build_pipeline(config, context=context), everything.data[fit],
+                            everything.frame[fit], shared_embedding="all")
+        expected, _ = score_models(models, everything.data[~fit], everything.frame[~fit])
+
+    loaded, given = [], []
+    real_load, real_fit_models, real_score_models = (skasd.datasets.load_dcase, skasd.pipelines.fit_models,
+                                                     skasd.pipelines.score_models)
+
+    def recording_load(*args, **kwargs):
+        loaded.append(kwargs["memmap"])
+        return real_load(*args, **kwargs)
+
+    def recording(real):
+        def call(models_or_make, X, *args, **kwargs):
+            given.append(X)
+            return real(models_or_make, X, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(skasd.datasets, "load_dcase", recording_load)
+    monkeypatch.setattr(skasd.pipelines, "fit_models", recording(real_fit_models))
+    monkeypatch.setattr(skasd.pipelines, "score_models", recording(real_score_models))
+    status, out, _ = run(capsys, "evaluate", "--data", folder, "--pipeline", tmp_path / "shared.toml", "--out",
+                         tmp_path / "run", "--no-plots")
+    assert status == 0
+    assert [path.name for path in loaded] == ["train.npy", "test.npy"]
+    assert all(isinstance(X, np.memmap) and Path(X.filename) == path for X, path in zip(given, loaded))
+    assert f"Loading {folder} (fan, gearbox; split: train) into {loaded[0]}..." in out
+    assert not loaded[0].parent.exists() and list((tmp_path / "run").glob(".waveforms-*")) == []
+    test_frame = everything.frame[~fit].reset_index(drop=True)
+    for (machine, section), rows in test_frame.groupby(["machine", "section"]).groups.items():
+        names, scores = read_submission(tmp_path / "run" / "submission" / f"anomaly_score_{machine}_section_{section}_test.csv")
+        by_name = dict(zip(test_frame["path"][rows].map(lambda p: Path(p).name), expected[rows]))
+        np.testing.assert_array_equal(np.array(scores, dtype=float), [float(f"{by_name[n]}") for n in names])
+
+
 def test_evaluate_on_the_valve_standard_split_gives_the_python_api_score(valve_test, tmp_path, capsys):
     valve = load_dcase(valve_test, verbose=0)
     fit = first_normals_split(valve.frame, n_source=30, n_target=5)
