@@ -58,7 +58,7 @@ def by_machine_type(config, args, found):
 
 def data_length(args, found, split):
     """The sample rate, and the length every clip is padded or cropped to: the same for every machine type."""
-    from ..datasets._dcase import longest_clip
+    from ..datasets import longest_clip
 
     sample_rate, n_samples = longest_clip(args.data, list(found), split, sample_rate=args.sample_rate)
     if args.duration is not None:

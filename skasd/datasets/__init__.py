@@ -1,6 +1,6 @@
 """Loaders, generators and writers for DCASE Task 2 style data sets."""
 
-from ._dcase import load_dcase, parse_dcase_filename, save_dcase
+from ._dcase import load_dcase, longest_clip, parse_dcase_filename, save_dcase
 from ._fetch import fetch_dcase, get_data_home
 from ._frame import FRAME_COLUMNS, first_normals_split
 from ._generator import make_machine_sounds
@@ -12,6 +12,7 @@ __all__ = [
     "first_normals_split",
     "get_data_home",
     "load_dcase",
+    "longest_clip",
     "make_machine_sounds",
     "parse_dcase_filename",
     "save_dcase",

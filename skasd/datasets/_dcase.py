@@ -265,12 +265,34 @@ def longest_clip(root, machine_types=None, split=None, *, sample_rate=None):
     ``duration=n_samples / sample_rate`` then gives every part the length
     one call on the whole set would, without decoding any audio here.
 
+    Parameters
+    ----------
+    root : str or path-like
+        The folder holding one sub-folder per machine type.
+    machine_types : str or list of str, default=None
+        Machine types to look at; None looks at all.
+    split : {"train", "test"} or None, default=None
+        Which split to look at; None looks at both.
+    sample_rate : int, default=None
+        The rate :func:`load_dcase` would resample to; None keeps the
+        files' own rate, which must then be the same for all files.
+
     Returns
     -------
     sample_rate : int
     n_samples : int
         Of the longest clip after resampling to ``sample_rate``
         (``ceil(frames * up / down)``, the length of scipy's ``resample_poly``).
+
+    Examples
+    --------
+    >>> from skasd.datasets import load_dcase, longest_clip
+    >>> root = "../shared/data/dcase2023t2_dev_samples"
+    >>> longest_clip(root)  # ToyCar and ToyTrain clips last 12 s
+    (16000, 192000)
+    >>> rate, n_samples = longest_clip(root)
+    >>> load_dcase(root, machine_types="fan", duration=n_samples / rate, verbose=0).data.shape
+    (4, 192000)
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # load_dcase says them when it reads the files

@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 from skasd.datasets import (
     FRAME_COLUMNS,
     load_dcase,
+    longest_clip,
     parse_dcase_filename,
     save_dcase,
     write_dcase_submission,
 )
-from skasd.datasets._dcase import format_dcase_filename, longest_clip
+from skasd.datasets._dcase import format_dcase_filename
 
 # The attribute names of each development machine type of DCASE 2023.
 ATTRIBUTE_NAMES = {
