@@ -81,12 +81,23 @@ class _Decibels(torch.nn.Module):
         return spectrum.clamp(min=self.eps).log10_().mul_(self.scale)
 
 
-class _MeanStdOverTime(torch.nn.Module):
-    """(batch, n_bands, n_frames) -> (batch, 2 * n_bands): means, then standard deviations."""
+#: The statistics over time LogMelStatistics can compute.
+_STATISTICS = ("mean", "std", "max")
+
+
+class _StatisticsOverTime(torch.nn.Module):
+    """(batch, n_bands, n_frames) -> (batch, len(statistics) * n_bands): each statistic of every band in turn."""
+
+    def __init__(self, statistics):
+        super().__init__()
+        self.statistics = tuple(statistics)
 
     def forward(self, frames):
         std, mean = torch.std_mean(frames, dim=-1, correction=0)
-        return torch.cat([mean, std], dim=-1)
+        computed = {"mean": mean, "std": std}
+        if "max" in self.statistics:
+            computed["max"] = frames.amax(dim=-1)
+        return torch.cat([computed[name] for name in self.statistics], dim=-1)
 
 
 class _MagnitudeSpectrum(torch.nn.Module):
@@ -306,7 +317,7 @@ _LOG_MEL_PARAMETERS_DOC = """\
     eps : float, default=2.220446049250313e-16
         Floor applied before the log (the DCASE baselines use
         ``sys.float_info.epsilon``); silence maps to ``20 / power *
-        log10(eps)`` dB, about -313 dB with ``power=2``.
+        log10(eps)`` dB, about -156.5 dB with ``power=2``.
 """
 
 _RUNTIME_PARAMETERS_DOC = """\
@@ -414,7 +425,7 @@ class LogMelSpectrogram(_LogMelTransformer):
 
 
 class LogMelStatistics(_LogMelTransformer):
-    __doc__ = f"""Mean and standard deviation over time of each log-mel band.
+    __doc__ = f"""Mean and standard deviation (or maximum) over time of each log-mel band.
 
     A fast embedding that learns nothing: the log-mel spectrogram of
     :class:`LogMelSpectrogram` (same parameters, same formula), summarised
@@ -422,14 +433,30 @@ class LogMelStatistics(_LogMelTransformer):
 
         mean[m] = sum_t L[m, t] / n_frames
         std[m] = sqrt(sum_t (L[m, t] - mean[m]) ** 2 / n_frames)
+        max[m] = max_t L[m, t]
 
     (the population standard deviation, 0 for a single frame). The output
-    is ``[mean[0], ..., mean[n_mels - 1], std[0], ..., std[n_mels - 1]]`` of
+    is each of ``statistics`` for every band in turn, by default
+    ``[mean[0], ..., mean[n_mels - 1], std[0], ..., std[n_mels - 1]]`` of
     shape (n_clips, 2 * n_mels), ready for scikit-learn scorers.
+
+    The mean and standard deviation describe lasting changes of the
+    spectrum, the faults of most machines, and are robust to short
+    background events. A fault made of short events (clicks, impacts, a
+    valve's chatter) is diluted by a mean over 10 s and kept by the
+    maximum: ``statistics=("mean", "std", "max")`` raises the real valve
+    split's official score from 0.568 to 0.847 with local-density scoring,
+    but lowers that of generated machines with lasting faults and background
+    events from 0.849 to 0.694 and gains nothing on the anomalies of six
+    other real machine types (docs/features.md, "Choosing the front end").
 
     Parameters
     ----------
 {_LOG_MEL_PARAMETERS_DOC}
+    statistics : tuple of {{"mean", "std", "max"}}, default=("mean", "std")
+        The statistics over time, in the order of the output's blocks;
+        each at most once.
+
 {_RUNTIME_PARAMETERS_DOC}
     Attributes
     ----------
@@ -457,10 +484,54 @@ class LogMelStatistics(_LogMelTransformer):
     >>> query = stats.transform(np.sin(2 * np.pi * 450 * t)[np.newaxis])
     >>> NearestNeighbors(n_neighbors=1).fit(E).kneighbors(query, return_distance=False)
     array([[0]])
+    >>> LogMelStatistics(n_mels=64, statistics=("mean", "std", "max")).fit_transform(reference).shape
+    (2, 192)
     """
 
+    _parameter_constraints: dict = {
+        **_LogMelTransformer._parameter_constraints,
+        "statistics": [tuple, list],
+    }
+
+    def __init__(
+        self,
+        *,
+        sample_rate=16000,
+        n_fft=1024,
+        hop_length=512,
+        win_length=None,
+        n_mels=128,
+        f_min=0.0,
+        f_max=None,
+        power=2.0,
+        mel_scale="slaney",
+        mel_norm="slaney",
+        eps=_DEFAULT_EPS,
+        statistics=("mean", "std"),
+        batch_size=4,
+        device="cpu",
+        n_jobs=None,
+        verbose=0,
+    ):
+        super().__init__(
+            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, win_length=win_length, n_mels=n_mels,
+            f_min=f_min, f_max=f_max, power=power, mel_scale=mel_scale, mel_norm=mel_norm, eps=eps,
+            batch_size=batch_size, device=device, n_jobs=n_jobs, verbose=verbose,
+        )
+        self.statistics = statistics
+
+    def _check_params(self):
+        super()._check_params()
+        statistics = list(self.statistics)
+        unknown = [name for name in statistics if name not in _STATISTICS]
+        if not statistics or unknown or len(set(statistics)) != len(statistics):
+            raise ValueError(
+                f"statistics must name each of {', '.join(map(repr, _STATISTICS))} at most once, and at least "
+                f"one; got {self.statistics!r}."
+            )
+
     def _build_module(self, n_samples):
-        return torch.nn.Sequential(self._log_mel_module(), _MeanStdOverTime())
+        return torch.nn.Sequential(self._log_mel_module(), _StatisticsOverTime(self.statistics))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns.
@@ -474,11 +545,12 @@ class LogMelStatistics(_LogMelTransformer):
         Returns
         -------
         feature_names_out : ndarray of str objects
-            ``logmel_mean_0``, ..., ``logmel_mean_<n_mels - 1>``, then
-            ``logmel_std_0``, ..., ``logmel_std_<n_mels - 1>``.
+            ``logmel_<statistic>_<band>`` for each of ``statistics`` in
+            turn and each band: ``logmel_mean_0``, ...,
+            ``logmel_mean_<n_mels - 1>``, then ``logmel_std_0``, ... .
         """
         _check_feature_names_in(self, input_features, generate_names=False)
-        names = [f"logmel_{stat}_{band}" for stat in ("mean", "std") for band in range(self.n_mels)]
+        names = [f"logmel_{stat}_{band}" for stat in self.statistics for band in range(self.n_mels)]
         return np.asarray(names, dtype=object)
 
 

@@ -64,6 +64,11 @@ PRESETS = {
         "description": "log-mel statistics + local-density k-NN (distance over the neighbour's own density)",
         "steps": [_step("LogMelStatistics"), _step("LocalDensityKNNScorer")],
     },
+    "logmel-max-density": {
+        "description": "log-mel mean, std and max over time + local-density k-NN: for faults made of short events "
+                       "(valves)",
+        "steps": [_step("LogMelStatistics", statistics=["mean", "std", "max"]), _step("LocalDensityKNNScorer")],
+    },
     "logmel-mahalanobis": {
         "description": "log-mel statistics + Mahalanobis distance (geometric median, Ledoit-Wolf covariance)",
         "steps": [_step("LogMelStatistics"), _step("MahalanobisScorer")],

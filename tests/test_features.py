@@ -144,6 +144,22 @@ def test_log_mel_statistics_are_mean_and_std_of_log_mel(noise):
     assert_allclose(statistics[:, 32:], log_mel.std(axis=-1), rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("chosen", [("mean", "std"), ("max",), ("max", "mean"), ["std", "mean", "max"]])
+def test_log_mel_statistics_computes_the_chosen_statistics_in_their_order(noise, chosen):
+    log_mel = LogMelSpectrogram(n_mels=8).fit_transform(noise).astype(np.float64)
+    reference = {"mean": log_mel.mean(axis=-1), "std": log_mel.std(axis=-1), "max": log_mel.max(axis=-1)}
+    transformer = LogMelStatistics(n_mels=8, statistics=chosen).fit(noise)
+    assert_allclose(transformer.transform(noise), np.hstack([reference[name] for name in chosen]), rtol=1e-5,
+                    atol=1e-4)
+    assert transformer.get_feature_names_out().tolist() == [f"logmel_{name}_{m}" for name in chosen for m in range(8)]
+
+
+@pytest.mark.parametrize("chosen", [(), ("mean", "mean"), ("median",), "mean"])
+def test_log_mel_statistics_refuses_unknown_repeated_or_no_statistics(noise, chosen):
+    with pytest.raises((ValueError, TypeError), match="statistics"):
+        LogMelStatistics(statistics=chosen).fit(noise)
+
+
 @pytest.mark.parametrize(
     "window_ms, hop_ms, n_fft, hop",
     [(64.0, None, 1024, 512), (25.0, 10.0, 400, 160), (32.0, 8.0, 512, 128)],
