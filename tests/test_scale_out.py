@@ -197,6 +197,7 @@ def _net_params(**kwargs):
         "module__sample_rate": 16000,
         "module__channels": (4,),
         "module__embedding_dim": 8,
+        "module__n_samples": 1600,
         "n_classes": 2,
         "mixup_probability": 0.5,
         "optimizer": torch.optim.AdamW,
@@ -399,7 +400,7 @@ X[y == 1] *= np.sin(np.arange(1600) / 5).astype(np.float32)
 net = CountingNet(
     MultiBranchNet, SubspaceLoss(2, [8, 8], n_subclusters=2, generator=torch.Generator().manual_seed(0)),
     module__branches=("stft_16ms", "spectrum"), module__sample_rate=16000, module__channels=(4,),
-    module__embedding_dim=8, n_classes=2, mixup_probability=0.5, optimizer=torch.optim.AdamW, lr=1e-2,
+    module__embedding_dim=8, module__n_samples=1600, n_classes=2, mixup_probability=0.5, optimizer=torch.optim.AdamW, lr=1e-2,
     batch_size=8, iterator_train__shuffle=True, iterator_train__drop_last=True, max_epochs=6,
     train_split=ValidSplit(0.25, stratified=True, random_state=0),
     callbacks=[("early_stopping", EarlyStopping(patience=1, load_best=True, sink=accelerator.print))],

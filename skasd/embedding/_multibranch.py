@@ -68,6 +68,23 @@ def _embedding_head(n_inputs, embedding_dim):
     )
 
 
+def _output_length(cnn, input_shape, axis):
+    """The size of ``cnn``'s output along ``axis`` for an input of ``input_shape``, without training statistics."""
+    training = cnn.training
+    cnn.eval()  # batch normalisation must not count the probe
+    with torch.no_grad():
+        length = cnn(torch.zeros(input_shape)).shape[axis]
+    cnn.train(training)
+    return length
+
+
+def _frequency_axis(features, n_frequency_bands):
+    """(batch, channels, frequency) as it is (flattened by the head), or averaged into ``n_frequency_bands``."""
+    if n_frequency_bands is None:
+        return features
+    return nn.functional.adaptive_avg_pool1d(features, n_frequency_bands)
+
+
 class SpectrogramBranch(nn.Module):
     """Log-magnitude STFT -> residual 2-D CNN -> embedding.
 
@@ -76,11 +93,13 @@ class SpectrogramBranch(nn.Module):
     constant over the clip is the spectrum branch's job, so the two branches
     see different things. The CNN is a 7x7 stem with max pooling, then one
     residual block per entry of ``channels`` (stride 2 after the first); the
-    maximum over time, average pooling of the frequency axis to
-    ``n_frequency_bands`` and two dense layers give the embedding.
+    maximum over time, then the feature map flattened over channels and
+    frequency (where in frequency a pattern sits is kept, as in Wilkinghoff's
+    model), or with ``n_frequency_bands`` averaged into that many bands, and
+    two dense layers give the embedding.
     """
 
-    def __init__(self, win_length, channels, embedding_dim, n_frequency_bands=4):
+    def __init__(self, win_length, channels, embedding_dim, n_frequency_bands=None):
         super().__init__()
         self.win_length = win_length
         self.hop_length = max(1, win_length // 2)
@@ -96,7 +115,8 @@ class SpectrogramBranch(nn.Module):
             layers.append(ResidualBlock2d(c_in, c_out, stride=1 if index == 0 else 2))
         self.cnn = nn.Sequential(*layers)
         self.n_frequency_bands = n_frequency_bands
-        self.head = _embedding_head(channels[-1] * n_frequency_bands, embedding_dim)
+        n_frequencies = n_frequency_bands or _output_length(self.cnn, (1, 1, win_length // 2 + 1, 2), axis=2)
+        self.head = _embedding_head(channels[-1] * n_frequencies, embedding_dim)
 
     def forward(self, waveforms):
         spectrum = torch.stft(
@@ -111,9 +131,8 @@ class SpectrogramBranch(nn.Module):
         log_magnitude = spectrum.abs().clamp_min(_LOG_FLOOR).log()
         log_magnitude = log_magnitude - log_magnitude.mean(dim=-1, keepdim=True)
         features = self.cnn(self.input_norm(log_magnitude.unsqueeze(1)))
-        # (batch, channels, frequency, time): max over time, then frequency bands.
-        bands = nn.functional.adaptive_avg_pool1d(features.amax(dim=-1), self.n_frequency_bands)
-        return self.head(bands)
+        # (batch, channels, frequency, time): max over time, then the frequency axis as it is, or in bands.
+        return self.head(_frequency_axis(features.amax(dim=-1), self.n_frequency_bands))
 
 
 class SpectrumBranch(nn.Module):
@@ -121,14 +140,17 @@ class SpectrumBranch(nn.Module):
 
     The DFT of the whole clip resolves the machine's tones to a fraction of
     a hertz. Strided convolutions (kernels 256, 64, 16, 16, ...; strides 64,
-    32, 4, 4, ..., zero padding so that any length works) reduce it, average
-    pooling to ``n_frequency_bands`` and two dense layers give the embedding.
+    32, 4, 4, ..., zero padding so that any length works) reduce it; the
+    feature map flattened over channels and frequency (Wilkinghoff's model:
+    where a tone sits is kept), or with ``n_frequency_bands`` averaged into
+    that many bands, and two dense layers give the embedding. Flattening
+    sizes the first dense layer by the clip length, ``n_samples``.
     """
 
     _KERNELS = (256, 64, 16)
     _STRIDES = (64, 32, 4)
 
-    def __init__(self, channels, embedding_dim, n_frequency_bands=4):
+    def __init__(self, channels, embedding_dim, n_frequency_bands=None, n_samples=None):
         super().__init__()
         self.input_norm = nn.BatchNorm1d(1)
         layers = []
@@ -142,28 +164,34 @@ class SpectrumBranch(nn.Module):
             ]
         self.cnn = nn.Sequential(*layers)
         self.n_frequency_bands = n_frequency_bands
-        self.head = _embedding_head(channels[-1] * n_frequency_bands, embedding_dim)
+        if n_frequency_bands is None and n_samples is None:
+            raise ValueError("SpectrumBranch needs n_samples to flatten the frequency axis (n_frequency_bands=None).")
+        # rfft gives n_samples // 2 + 1 bins, of which the DC bin is dropped.
+        n_frequencies = n_frequency_bands or _output_length(self.cnn, (1, 1, n_samples // 2), axis=2)
+        self.head = _embedding_head(channels[-1] * n_frequencies, embedding_dim)
 
     def forward(self, waveforms):
         # Drop the DC bin: it only holds the recording's offset.
         magnitude = torch.fft.rfft(waveforms, dim=-1)[:, 1:].abs()
         log_magnitude = magnitude.clamp_min(_LOG_FLOOR).log().unsqueeze(1)
         features = self.cnn(self.input_norm(log_magnitude))
-        return self.head(nn.functional.adaptive_avg_pool1d(features, self.n_frequency_bands))
+        return self.head(_frequency_axis(features, self.n_frequency_bands))
 
 
 class MultiBranchNet(nn.Module):
     """Waveforms (batch, n_samples) -> concatenated branch embeddings (batch, n_branches * embedding_dim)."""
 
-    def __init__(self, branches, sample_rate, channels, embedding_dim):
+    def __init__(self, branches, sample_rate, channels, embedding_dim, n_frequency_bands=None, n_samples=None):
         super().__init__()
         modules = []
         for branch in branches:
             kind, window_ms = parse_branch(branch)
             if kind == "spectrum":
-                modules.append(SpectrumBranch(channels, embedding_dim))
+                modules.append(SpectrumBranch(channels, embedding_dim, n_frequency_bands, n_samples))
             else:
-                modules.append(SpectrogramBranch(_window_samples(window_ms, sample_rate), channels, embedding_dim))
+                modules.append(SpectrogramBranch(
+                    _window_samples(window_ms, sample_rate), channels, embedding_dim, n_frequency_bands,
+                ))
         self.branches = nn.ModuleList(modules)
 
     def forward(self, waveforms):
@@ -202,6 +230,13 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
     channels : tuple of int, default=(16, 32, 64, 128)
         Channels of the CNN stages of every branch; fewer and smaller stages
         make a faster, weaker model.
+    n_frequency_bands : int or None, default=None
+        None flattens each branch's CNN output over channels and frequency
+        before the dense layers, as Wilkinghoff's model and the baseline of
+        Kuroyanagi et al. do: where in frequency a pattern sits is kept (a
+        tone moving by a few bins is an anomaly). An int averages the
+        frequency axis into that many bands first (skasd's design before
+        this option, 4 bands: fewer weights, blind to where a tone sits).
     loss : {"subspace", "scac", "arcface", "adaproj"}, default="subspace"
         ``"subspace"``: sub-cluster AdaCos on the concatenation (fixed
         centres) plus sub-cluster AdaCos on each branch (trainable centres),
@@ -303,6 +338,7 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
         "branches": [tuple, list],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "channels": [tuple, list],
+        "n_frequency_bands": [Interval(Integral, 1, None, closed="left"), None],
         "loss": [StrOptions(_LOSSES)],
         "n_subclusters": [Interval(Integral, 1, None, closed="left")],
         "mixup_probability": [Interval(Real, 0, 1, closed="both")],
@@ -331,6 +367,7 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
         branches=("stft_256ms", "stft_8ms", "spectrum"),
         embedding_dim=128,
         channels=(16, 32, 64, 128),
+        n_frequency_bands=None,
         loss="subspace",
         n_subclusters=16,
         mixup_probability=0.5,
@@ -355,6 +392,7 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
         self.branches = branches
         self.embedding_dim = embedding_dim
         self.channels = channels
+        self.n_frequency_bands = n_frequency_bands
         self.loss = loss
         self.n_subclusters = n_subclusters
         self.mixup_probability = mixup_probability
@@ -496,6 +534,8 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
             module__sample_rate=self.sample_rate,
             module__channels=tuple(self.channels),
             module__embedding_dim=self.embedding_dim,
+            module__n_frequency_bands=self.n_frequency_bands,
+            module__n_samples=X.shape[1],
             n_classes=len(self.classes_),
             mixup_probability=self.mixup_probability,
             **placement,

@@ -112,10 +112,46 @@ def test_wilkinghoff_two_branch_setting(machines):
 
 
 def test_branch_windows_in_samples():
-    net = MultiBranchNet(("stft_256ms", "stft_8ms", "spectrum"), sample_rate=16000, channels=(4,), embedding_dim=8)
+    net = MultiBranchNet(("stft_256ms", "stft_8ms", "spectrum"), sample_rate=16000, channels=(4,), embedding_dim=8,
+                         n_samples=16000)
     assert [getattr(branch, "win_length", None) for branch in net.branches] == [4096, 128, None]
     assert [getattr(branch, "hop_length", None) for branch in net.branches] == [2048, 64, None]
     assert parse_branch("stft_0.5ms") == ("stft", 0.5)
+
+
+@pytest.mark.parametrize("n_samples", [1600, 8000, 16001])
+def test_flattened_branches_keep_every_frequency_position(n_samples):
+    """The first dense layer takes channels x frequency positions of the CNN output: its size by hand."""
+    net = MultiBranchNet(("stft_64ms", "spectrum"), sample_rate=16000, channels=(4, 6), embedding_dim=8,
+                         n_samples=n_samples)
+    spectrogram, spectrum = net.branches
+    # STFT: 513 bins -> stem conv stride 2 -> 257 -> max pool stride 2 -> 129 -> residual stride 2 -> 65.
+    assert spectrogram.head[1].in_features == 6 * 65
+    # Spectrum: n // 2 bins (DC dropped) -> conv stride 64 (kernel 256, padding 128) -> conv stride 32 (64, 32).
+    first = (n_samples // 2 + 2 * 128 - 256) // 64 + 1
+    assert spectrum.head[1].in_features == 6 * ((first + 2 * 32 - 64) // 32 + 1)
+    # The probe that sized the layers left the batch-normalisation statistics untouched.
+    norms = [m for m in net.modules() if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
+    assert norms and all(int(m.num_batches_tracked) == 0 for m in norms)
+    assert net(torch.randn(3, n_samples)).shape == (3, 16)
+
+
+def test_frequency_bands_average_the_frequency_axis_as_before():
+    net = MultiBranchNet(("stft_64ms", "spectrum"), sample_rate=16000, channels=(4, 6), embedding_dim=8,
+                         n_frequency_bands=4)
+    assert [branch.head[1].in_features for branch in net.branches] == [24, 24]
+    assert net(torch.randn(2, 4000)).shape == (2, 16)  # any clip length: the bands do not depend on it
+    with pytest.raises(ValueError, match="SpectrumBranch needs n_samples"):
+        MultiBranchNet(("spectrum",), sample_rate=16000, channels=(4,), embedding_dim=8)
+
+
+@pytest.mark.parametrize("n_frequency_bands", [None, 4])
+def test_both_frequency_designs_train_and_embed(machines, n_frequency_bands):
+    frame, train = _split(machines)
+    embedder = MultiBranchEmbedder(**{**TINY, "max_epochs": 2}, n_frequency_bands=n_frequency_bands,
+                                   random_state=0).fit(machines.data[train], frame["machine"][train])
+    assert embedder.transform(machines.data[~train]).shape == ((~train).sum(), 48)
+    assert embedder.net_.module_.branches[0].n_frequency_bands == n_frequency_bands
 
 
 def test_mixup_blends_inputs_and_targets_with_one_ratio():
