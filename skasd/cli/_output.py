@@ -87,7 +87,7 @@ def write_run(out_dir, frame, anomaly_score, decision, thresholds, embeddings, *
     from ..metrics import dcase_scores
 
     submission = out_dir / "submission"
-    paths = write_dcase_submission(submission, frame, anomaly_score, decision)
+    paths = write_dcase_submission(submission, frame, anomaly_score, decision, year=int(definition))
     say(f"  {len(paths)} submission files written to {submission}/")
     labels = frame["label"].to_numpy()
     labelled = bool(len(labels)) and bool(np.isin(labels, (0, 1)).all())

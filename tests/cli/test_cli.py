@@ -346,6 +346,20 @@ def test_evaluate_with_an_embedding_of_all_machine_types_fits_and_scores_from_di
         np.testing.assert_array_equal(np.array(scores, dtype=float), [float(f"{by_name[n]}") for n in names])
 
 
+@pytest.mark.parametrize("definition, expected", [
+    ("2020", ["anomaly_score_fan_id_00.csv", "anomaly_score_fan_id_01.csv"]),
+    ("2021", [f"{kind}_fan_section_{s}_{d}_test.csv" for kind in ("anomaly_score", "decision_result")
+              for s in ("00", "01") for d in ("source", "target")]),
+    ("2024", [f"{kind}_fan_section_{s}_test.csv" for kind in ("anomaly_score", "decision_result") for s in ("00", "01")]),
+])
+def test_evaluate_writes_the_submission_layout_of_its_definition(machines, tmp_path, capsys, definition, expected):
+    folder, _ = machines
+    status, _, _ = run(capsys, "evaluate", "--data", folder, "--machine-types", "fan", "--pipeline", "logmel-knn",
+                       "--definition", definition, "--out", tmp_path, "--quiet", "--no-plots")
+    assert status == 0
+    assert sorted(p.name for p in (tmp_path / "submission").iterdir()) == sorted(expected)
+
+
 def test_evaluate_on_the_valve_standard_split_gives_the_python_api_score(valve_test, tmp_path, capsys):
     valve = load_dcase(valve_test, verbose=0)
     fit = first_normals_split(valve.frame, n_source=30, n_target=5)
