@@ -69,6 +69,8 @@ def build_parser():
         "'file<TAB>anomaly score<TAB>decision' per file, decision 1 for anomalous.",
     )
     score.add_argument("--model", required=True, metavar="FILE", help="model file written by skasd evaluate --save")
+    score.add_argument("--trust", action="store_true",
+                       help="load a model file this user did not save (it is unpickled: it can run code)")
     score.add_argument("--machine", default=None, help="machine type of the files (default: their <machine>/ folder)")
     score.add_argument("--section", default=None, help="section of the files (default: from DCASE file names)")
     score.add_argument("files", nargs="+", help="audio files or folders")

@@ -71,7 +71,7 @@ def run_score(args):
     from ..datasets._dcase import read_clip
     from ..pipelines import score_models
 
-    saved = load_models(args.model)
+    saved = load_models(args.model, trusted=args.trust)
     models = saved["models"]
     sample_rate, n_samples = saved["sample_rate"], saved["n_samples"]
     files = audio_files(args.files)

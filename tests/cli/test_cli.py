@@ -553,11 +553,73 @@ def test_a_model_file_from_an_incompatible_version(tmp_path, capsys, monkeypatch
     save_models(model, {}, sample_rate=16000, n_samples=16000, pipeline="logmel-knn", config={}, thresholds={})
     monkeypatch.undo()
     message = error_of(capsys, "score", "--model", model, EXAMPLE_CONFIG)
-    assert message == (f"model file {str(model)!r} was saved by skasd 0.0.1 (model format 1); this is skasd "
-                       f"{skasd.__version__} (model format 1): refit it with this version (skasd evaluate ... --save).")
+    assert message == (f"model file {str(model)!r} was saved by skasd 0.0.1 (model format 2); this is skasd "
+                       f"{skasd.__version__} (model format 2): refit it with this version (skasd evaluate ... --save).")
     other = tmp_path / "other.pkl"
     other.write_bytes(pickle.dumps({"models": {}}))
     assert error_of(capsys, "score", "--model", other, EXAMPLE_CONFIG) == (
         f"{str(other)!r} is not a skasd model file (write one with skasd evaluate --save).")
     assert error_of(capsys, "score", "--model", tmp_path / "missing.skasd", EXAMPLE_CONFIG) == (
         f"model file {str(tmp_path / 'missing.skasd')!r} does not exist.")
+
+
+class _CreatesAFile:
+    """Unpickles by calling Path.touch: what a crafted model file could do instead of holding models."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (self.target,))
+
+
+def _crafted_model_file(path, target, signature="0" * 64):
+    """A file with a valid header whose payload creates ``target`` when unpickled."""
+    import io
+
+    import joblib
+
+    from skasd.persistence import MODEL_FORMAT, MODEL_MAGIC, _library_versions
+
+    buffer = io.BytesIO()
+    joblib.dump({"models": _CreatesAFile(target)}, buffer)
+    header = {"format": MODEL_FORMAT, **_library_versions(), "pipeline": "logmel-knn", "hmac_sha256": signature}
+    path.write_bytes(MODEL_MAGIC + json.dumps(header).encode() + b"\n" + buffer.getvalue())
+    return path
+
+
+def test_a_model_file_this_user_did_not_sign_is_not_unpickled(tmp_path, capsys):
+    target = tmp_path / "created-on-load"
+    crafted = _crafted_model_file(tmp_path / "crafted.skasd", target)
+    message = error_of(capsys, "score", "--model", crafted, EXAMPLE_CONFIG)
+    assert message.startswith(f"model file {str(crafted)!r} was not saved by this user's skasd (its signature does "
+                              "not match ")
+    assert message.endswith("if you trust who made it, pass trusted=True (skasd score --trust).")
+    with pytest.raises(ValueError, match="was not saved by this user's skasd"):
+        load_models(crafted)
+    assert not target.exists()
+    # The file is what the test says it is: trusting it runs its code.
+    load_models(crafted, trusted=True)
+    assert target.exists()
+
+
+def test_a_signed_file_changed_afterwards_is_not_unpickled(tmp_path):
+    model = tmp_path / "model.skasd"
+    save_models(model, {}, sample_rate=16000, n_samples=16000, pipeline="logmel-knn", config={}, thresholds={})
+    assert load_models(model)["n_samples"] == 16000
+    data = bytearray(model.read_bytes())
+    data[-20] ^= 1
+    model.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="its signature does not match"):
+        load_models(model)
+
+
+def test_models_saved_with_other_library_versions_load_with_a_warning(tmp_path, monkeypatch):
+    import sklearn
+
+    model = tmp_path / "model.skasd"
+    monkeypatch.setattr(sklearn, "__version__", "1.0.0")
+    save_models(model, {}, sample_rate=16000, n_samples=16000, pipeline="logmel-knn", config={}, thresholds={})
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match=rf"was saved with sklearn 1\.0\.0 \(here {re.escape(sklearn.__version__)}\)"):
+        assert load_models(model)["sklearn_version"] == "1.0.0"
