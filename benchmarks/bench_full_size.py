@@ -24,7 +24,7 @@ Pipelines: ``logmel-density`` on all machine types and on one;
 ``soundnet-density`` (about 20 ms per clip on 2 cores) and
 ``multibranch-kmeans`` with ``--epochs`` epochs (its full training takes
 hours on 2 cores; memory does not depend on the epochs) on
-``--slow-machine-types`` of them; the default ``acp-ensemble`` on one.
+``--slow-machine-types`` of them; the default ``mean-ensemble`` on one.
 Writes the "## Full-size development set" section of docs/benchmarks.md.
 
     .venv/bin/python benchmarks/bench_full_size.py [--machine-types 7] [--slow-machine-types 2] [--epochs 2]
@@ -151,7 +151,7 @@ def main():
                 ("logmel-density", "logmel-density", machines[:1], False),
                 ("soundnet-density", "soundnet-density", slow, True),
                 (f"multibranch-kmeans, {args.epochs} epochs", multibranch, slow, True),
-                ("acp-ensemble (default)", "acp-ensemble", machines[:1], False),
+                ("mean-ensemble (default)", "mean-ensemble", machines[:1], False),
             ]
             for label, pipeline, chosen, compare in plan:
                 n_clips = 1200 * len(chosen)

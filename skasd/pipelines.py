@@ -17,6 +17,7 @@ the data set's metadata frame through scikit-learn's metadata routing:
 
 import inspect
 import time
+import warnings
 
 import numpy as np
 import sklearn
@@ -123,8 +124,9 @@ PRESETS = {
             _step("KNNScorer"),
         ],
     },
-    "acp-ensemble": {
-        "description": "mean of 3 standardised scores: log-mel density, log-mel Mahalanobis, SoundNet density",
+    "mean-ensemble": {
+        "description": "mean of 3 standardised scores (ACPEnsemble, uniform weights): log-mel density, log-mel "
+                       "Mahalanobis, SoundNet density",
         "steps": [{"estimator": "ACPEnsemble", "params": {
             "estimators": [
                 {"name": "logmel_density", "steps": [_step("LogMelStatistics"), _step("LocalDensityKNNScorer")]},
@@ -137,8 +139,28 @@ PRESETS = {
 }
 
 
+#: Former preset names, kept for one release: ``{old name: new name}``.
+RENAMED_PRESETS = {
+    # The preset averages its members: ACP's weight search needs anomalous clips, which fitting lacks.
+    "acp-ensemble": "mean-ensemble",
+}
+
+
+def resolve_preset_name(name):
+    """The current name of a preset, with a FutureWarning for a former one."""
+    if name in RENAMED_PRESETS:
+        new = RENAMED_PRESETS[name]
+        warnings.warn(
+            f"The pipeline {name!r} is now called {new!r} (its members' scores are averaged with uniform weights); "
+            f"the name {name!r} will be removed in the next release.", FutureWarning, stacklevel=3,
+        )
+        return new
+    return name
+
+
 def preset_config(name):
     """The configuration (a dict) of a preset; a ValueError lists the valid names."""
+    name = resolve_preset_name(name)
     if name not in PRESETS:
         raise ConfigError(f"unknown pipeline {name!r}; valid names: {', '.join(PRESETS)} (or a .toml/.yaml file).")
     return check_config(PRESETS[name], f"preset {name!r}")
@@ -156,6 +178,7 @@ def make_preset(name, *, sample_rate=16000, n_jobs=None, random_state=None, devi
     >>> [type(step).__name__ for step in make_preset("logmel-density")]
     ['LogMelStatistics', 'LocalDensityKNNScorer']
     """
+    name = resolve_preset_name(name)
     return build_pipeline(
         preset_config(name), where=f"preset {name!r}",
         context=_context(sample_rate, n_jobs, random_state, device, verbose),

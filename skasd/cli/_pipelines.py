@@ -1,6 +1,8 @@
 """Named pipelines and configuration files: resolving ``--pipeline``, building, fitting and scoring the models."""
 
+import sys
 import time
+import warnings
 from pathlib import Path
 
 from ._common import DEFAULT_PIPELINE, CLIError
@@ -9,8 +11,13 @@ from ._common import DEFAULT_PIPELINE, CLIError
 def resolve_pipeline(spec):
     """``(label, configuration)`` of a preset name or a configuration file."""
     from .._config import load_config
-    from ..pipelines import PRESETS, preset_config
+    from ..pipelines import PRESETS, RENAMED_PRESETS, preset_config, resolve_preset_name
 
+    if spec in RENAMED_PRESETS:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FutureWarning)
+            spec = resolve_preset_name(spec)
+        print(f"skasd: warning: {caught[0].message}", file=sys.stderr, flush=True)
     if spec in PRESETS:
         return spec, preset_config(spec)
     path = Path(spec)

@@ -122,7 +122,7 @@ def test_demo_prints_and_writes_scores_submissions_and_plots(tmp_path, capsys):
     assert status == 0
     table = pd.read_csv(tmp_path / "scores.csv", dtype={"section": str})
     assert list(table.columns) == ["pipeline", "machine", "section", "auc_source", "auc_target", "pauc", "hmean"]
-    assert sorted(set(table["pipeline"])) == sorted(["acp-ensemble", "logmel-density", "logmel-knn"])
+    assert sorted(set(table["pipeline"])) == sorted(["mean-ensemble", "logmel-density", "logmel-knn"])
     officials = {}
     for name, rows in table.groupby("pipeline"):
         assert sorted(rows["machine"]) == ["fan", "gearbox"]
@@ -145,7 +145,7 @@ def test_demo_prints_and_writes_scores_submissions_and_plots(tmp_path, capsys):
             assert (tmp_path / name / "plots" / "histogram_gearbox_section_00.png").stat().st_size > 0
     assert "Official score per pipeline:" in printed
     # The strong default beats the plain baseline even on this small data set.
-    assert officials["acp-ensemble"] > officials["logmel-knn"]
+    assert officials["mean-ensemble"] > officials["logmel-knn"]
     assert "| pipeline | machine |" in (tmp_path / "scores.md").read_text()
 
 
@@ -409,7 +409,7 @@ def test_pipelines_lists_every_preset_and_shows_it_as_toml(capsys):
 
 def test_presets_build_pipelines_ending_in_a_scorer():
     assert {"logmel-knn", "logmel-density", "soundnet-density", "multibranch-kmeans", "scan", "pseudo-label-iterator",
-            "ward-dap", "acp-ensemble"} <= set(PRESETS)
+            "ward-dap", "mean-ensemble"} <= set(PRESETS)
     for name in PRESETS:
         pipeline = make_preset(name, sample_rate=22050, random_state=3)
         assert isinstance(pipeline, Pipeline) and hasattr(pipeline[-1], "score_samples")
@@ -418,7 +418,7 @@ def test_presets_build_pipelines_ending_in_a_scorer():
 
 
 @pytest.mark.parametrize("name", ["multibranch-kmeans", "pseudo-label-iterator", "ward-dap", "scan", "logmel-dads",
-                                  "acp-ensemble"])
+                                  "mean-ensemble"])
 def test_presets_fit_with_the_metadata_they_need(name, machines):
     _, data = machines
     frame = data.frame
@@ -444,6 +444,17 @@ def test_presets_fit_with_the_metadata_they_need(name, machines):
         assert fan[0].stages_[0].labels[0].split("_")[0] in ("fan", "gearbox")
     if name == "ward-dap":  # the attributes are the labels, Ward has nothing to cluster
         assert set(fan[0].labels_) == set(frame["aux_label"][train])
+
+
+def test_the_former_name_of_the_mean_ensemble_still_works_with_a_warning(machines, tmp_path, capsys):
+    with pytest.warns(FutureWarning, match=r"The pipeline 'acp-ensemble' is now called 'mean-ensemble'"):
+        renamed = make_preset("acp-ensemble", sample_rate=16000)
+    assert repr(renamed.get_params()) == repr(make_preset("mean-ensemble", sample_rate=16000).get_params())
+    folder, _ = machines
+    status, out, err = run(capsys, "evaluate", "--data", folder, "--machine-types", "fan", "--pipeline", "acp-ensemble",
+                           "--out", tmp_path, "--no-plots", "--quiet")
+    assert status == 0 and "Official score" in out
+    assert err.startswith("skasd: warning: The pipeline 'acp-ensemble' is now called 'mean-ensemble'")
 
 
 def test_the_example_configuration_maps_onto_the_python_api(machines, tmp_path, capsys):
