@@ -32,3 +32,20 @@ __all__ = [
     "WardPseudoAttributes",
     *scoring.__all__,
 ]
+
+# The other public subpackages and modules load on first use, as scipy's do:
+# plotting needs matplotlib, an optional dependency, and the command line's
+# start-up stays short.
+_LAZY_SUBMODULES = ("datasets", "metrics", "persistence", "pipelines", "plotting", "utils")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_LAZY_SUBMODULES})

@@ -170,3 +170,22 @@ def test_the_rules_catch_a_violation(rule, monkeypatch):
     monkeypatch.setitem(globals(), "_imports", with_back_edge)
     with pytest.raises(AssertionError):
         rule()
+
+
+def test_every_public_subpackage_is_an_attribute_of_skasd():
+    import importlib
+    import subprocess
+    import sys
+
+    import skasd
+
+    for name in ("datasets", "embedding", "ensemble", "features", "metrics", "persistence", "pipelines", "plotting",
+                 "pseudo_labels", "scoring", "utils"):
+        assert getattr(skasd, name) is importlib.import_module(f"skasd.{name}"), name
+        assert name in dir(skasd)
+    with pytest.raises(AttributeError, match="module 'skasd' has no attribute 'nope'"):
+        skasd.nope  # noqa: B018
+    # Loaded on first use only: importing skasd does not import matplotlib through skasd.plotting.
+    code = "import sys, skasd; print('skasd.plotting' in sys.modules, 'matplotlib' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == [
+        "False", "False"]
