@@ -11,7 +11,7 @@ from .embedding import (
 )
 from .ensemble import ACPEnsemble
 from .features import DFTSpectrum, LogMelSpectrogram, LogMelStatistics, STFTSpectrogram
-from .pseudo_labels import PseudoLabelIterator, WardPseudoAttributes
+from .pseudo_labels import PseudoLabelIterator, WardDAPEmbedder, WardPseudoAttributes
 from .scoring import *  # noqa: F403  (every scorer is importable from the top level)
 
 from ._version import __version__  # noqa: F401  (skasd.__version__)
@@ -29,6 +29,7 @@ __all__ = [
     "SoundNetEmbedder",
     "TorchModuleEmbedder",
     "ViTArcFaceEmbedder",
+    "WardDAPEmbedder",
     "WardPseudoAttributes",
     *scoring.__all__,
 ]

@@ -44,6 +44,18 @@ EXTRA_INSTANCES = [
         n_fft=16, hop_length=1, n_mels=4, widths=(2,), blocks=(1,), projection_dims=(4,), batch_size=32,
         drop_last=False, max_epochs=2, random_state=0, verbose=0,
     ),
+    # WardDAPEmbedder with the one-frame-patch ViTs above as its stages.
+    skasd.WardDAPEmbedder(
+        pretrainer=skasd.MaskedTeacherStudentPretrainer(
+            sample_rate=400, n_mels=4, patch_size=(2, 1), embed_dim=8, depth=1, n_heads=2, decoder_depth=1,
+            mask_ratio=0.5, n_masks=1, batch_size=8, max_epochs=2, warmup_steps=1, random_state=0, verbose=0,
+        ),
+        fine_tuner=skasd.ViTArcFaceEmbedder(
+            sample_rate=400, n_mels=4, patch_size=(2, 1), embed_dim=8, depth=1, n_heads=2, lr=1e-3, batch_size=8,
+            max_epochs=2, warmup_steps=1, random_state=0, verbose=0,
+        ),
+        random_state=0, verbose=0,
+    ),
     # ACPEnsemble has no default members: two cheap scorers that take the checks' features.
     skasd.ACPEnsemble(
         [("knn", skasd.KNNScorer(metric="sqeuclidean")), ("gauss", skasd.MahalanobisScorer())], n_iter=5,
@@ -215,7 +227,11 @@ _SCAN_OUTLIER_CHECKS = (
 
 # Estimators that cannot be built without arguments (ACPEnsemble needs its
 # members) are checked through their EXTRA_INSTANCES only.
-_NEEDS_ARGUMENTS = ("ACPEnsemble",)
+# WardDAPEmbedder's default stages are the CPU-sized ViTs whose patches need
+# 2400 samples (see _SHORT_CLIPS_FOR_VIT): checked through its instance of
+# one-frame-patch stages only, as imbalanced-learn checks instances built
+# for the checks.
+_NEEDS_ARGUMENTS = ("ACPEnsemble", "WardDAPEmbedder")
 
 
 def _instances():

@@ -1,9 +1,12 @@
 """Fang et al.'s embedder as one step: domain-adaptive pre-training, Ward pseudo-attributes, ArcFace fine-tuning."""
 
+from numbers import Integral
+
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..embedding import MaskedTeacherStudentPretrainer, ViTArcFaceEmbedder
@@ -80,6 +83,18 @@ class WardDAPEmbedder(TransformerMixin, BaseEstimator):
     Sections 2.3-2.5.
     """
 
+    _parameter_constraints: dict = {
+        "pretrainer": [HasMethods(["fit", "transform"]), None],
+        "fine_tuner": [HasMethods(["fit", "transform", "set_params"]), None],
+        "ward": [HasMethods(["fit_predict"]), None],
+        "normalize": ["boolean"],
+        "use_attributes": ["boolean"],
+        "sample_rate": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         *,
@@ -109,6 +124,8 @@ class WardDAPEmbedder(TransformerMixin, BaseEstimator):
             estimator.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
         return estimator
 
+    # The stages are validated by their own fit.
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, *, machine=None, attributes=None):
         """Pre-train, cluster, fine-tune.
 
@@ -165,3 +182,8 @@ class WardDAPEmbedder(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
         return self.fine_tuner_.transform(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # the fine-tuned ViT's embeddings
+        return tags
