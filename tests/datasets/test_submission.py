@@ -63,24 +63,23 @@ def read_2020(folder, machine):
     return found
 
 
+def _read_sorted(path):
+    """The 2021-2025 evaluators' read_score: the rows of csv.reader, sorted, the second column as floats."""
+    with open(path) as fp:
+        rows = sorted(list(csv.reader(fp)))
+    return [row[0] for row in rows], [float(row[1]) for row in rows]
+
+
 def read_2021(folder, machine, section, domain):
-    """The 2021 evaluator: one file per section and domain; sorted rows, second column."""
-    result = {}
-    for kind in ("anomaly_score", "decision_result"):
-        with open(f"{folder}/{kind}_{machine}_section_{section}_{domain}_test.csv") as fp:
-            rows = sorted(list(csv.reader(fp)))
-        result[kind] = ([row[0] for row in rows], [float(row[1]) for row in rows])
-    return result
+    """The 2021 evaluator: one file per section and domain."""
+    return {kind: _read_sorted(f"{folder}/{kind}_{machine}_section_{section}_{domain}_test.csv")
+            for kind in ("anomaly_score", "decision_result")}
 
 
 def read_2022_to_2025(folder, machine, section):
-    """The 2022-2025 evaluators: one file per section; sorted rows, second column."""
-    result = {}
-    for kind in ("anomaly_score", "decision_result"):
-        with open(f"{folder}/{kind}_{machine}_section_{section}_test.csv") as fp:
-            rows = sorted(list(csv.reader(fp)))
-        result[kind] = ([row[0] for row in rows], [float(row[1]) for row in rows])
-    return result
+    """The 2022-2025 evaluators: one file per section."""
+    return {kind: _read_sorted(f"{folder}/{kind}_{machine}_section_{section}_test.csv")
+            for kind in ("anomaly_score", "decision_result")}
 
 
 def test_2020_one_score_file_per_machine_id_and_no_decisions(tmp_path, scored):
