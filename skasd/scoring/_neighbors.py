@@ -194,8 +194,9 @@ class _NeighborScorer(BaseScorer):
         smallest = self._smallest(
             query_factors, self.reference_factors_, self.n_neighbors, exclude=exclude, index=self._index
         )
-        # The distances are float32 products: more digits would be noise.
-        return smallest.mean(axis=1, dtype=np.float64).astype(np.float32)
+        # float64 as every skasd score and scikit-learn's outlier detectors, though
+        # the distances themselves are float32 products.
+        return smallest.mean(axis=1, dtype=np.float64)
 
     def fit_predict(self, X, y=None):
         """Fit, then label each training clip against the *other* training clips.
@@ -236,7 +237,7 @@ class _NeighborScorer(BaseScorer):
 
         Returns
         -------
-        scores : ndarray of shape (n_clips,), float32
+        scores : ndarray of shape (n_clips,), float64
             Minus the mean of the ``n_neighbors`` smallest (normalised)
             distances to the references.
         """
@@ -344,7 +345,7 @@ class KNNScorer(_NeighborScorer):
     >>> references = np.array([[1.0, 0.0], [0.0, 1.0]])
     >>> scorer = KNNScorer().fit(references)
     >>> scorer.anomaly_score([[1.0, 0.0], [1.0, 1.0], [-1.0, 0.0]]).round(4)
-    array([0.    , 0.1464, 0.5   ], dtype=float32)
+    array([0.    , 0.1464, 0.5   ])
     """
 
     def __init__(

@@ -232,7 +232,7 @@ class _SyntheticReferenceScorer(BaseScorer):
 
         Returns
         -------
-        scores : ndarray of shape (n_clips,), float32
+        scores : ndarray of shape (n_clips,), float64
             ``scorer_.score_samples(X)``: minus the mean of the
             ``n_neighbors`` smallest (normalised) distances to the real and
             synthetic references.
