@@ -298,7 +298,12 @@ def longest_clip(root, machine_types=None, split=None, *, sample_rate=None):
         warnings.simplefilter("ignore", UserWarning)  # load_dcase says them when it reads the files
         records = _records(root, machine_types, split, strict=False)
     sample_rate, infos = _common_sample_rate(records, sample_rate)
-    return int(sample_rate), max(_resampled_length(info, sample_rate) for info in infos.values())
+    return int(sample_rate), _longest_length(infos, sample_rate)
+
+
+def _longest_length(infos, sample_rate):
+    """The longest of the files' lengths at ``sample_rate``, from their headers (``{path: soundfile info}``)."""
+    return max(_resampled_length(info, sample_rate) for info in infos.values())
 
 
 def _resampled_length(info, sample_rate):
@@ -413,7 +418,7 @@ def load_dcase(
     if duration is None:
         # The longest clip's length from the headers: each clip goes into the
         # array as it is decoded, never all clips and the array at once.
-        n_samples = max(_resampled_length(info, sample_rate) for info in infos.values())
+        n_samples = _longest_length(infos, sample_rate)
     else:
         n_samples = round(duration * sample_rate)
 
