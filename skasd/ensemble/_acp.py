@@ -20,6 +20,7 @@ from sklearn.utils.metadata_routing import (
     _routing_enabled,
     process_routing,
 )
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_method_params,
@@ -225,6 +226,11 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
         and the scores, passing no metadata.
     contamination : float in (0, 0.5], default=0.1
         Fraction of the calibration clips that ``offset_`` calls outliers.
+    novelty : bool, default=True
+        As in :class:`~sklearn.neighbors.LocalOutlierFactor`. True: score
+        new clips; ``fit_predict`` is not available. False: label the
+        training clips with ``fit_predict`` (out of fold with ``cv``); the
+        scoring methods are not available.
     random_state : int, RandomState instance or None, default=None
         Seeds the ACP noise (a fresh generator for every
         :meth:`search_weights`, so the search is reproducible with an int)
@@ -330,6 +336,7 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
         "standardize": [StrOptions({"dev", "fit"}), None],
         "cv": [Interval(Integral, 2, None, closed="left"), None],
         "prefit": ["boolean"],
+        "novelty": ["boolean"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -349,6 +356,7 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
         cv=None,
         prefit=False,
         contamination=0.1,
+        novelty=True,
         random_state=None,
         n_jobs=None,
         verbose=0,
@@ -364,6 +372,7 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
         self.cv = cv
         self.prefit = prefit
         self.contamination = contamination
+        self.novelty = novelty
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -525,14 +534,16 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
         self._set_offset(self._fuse(fit_scores))
         return self
 
+    @available_if(BaseScorer._fit_predict_available)
     def fit_predict(self, X, y=None, **fit_params):
         """Fit, then label the training clips: -1 for outliers, +1 for inliers.
 
-        With ``cv`` (and ``prefit=False``), each clip is labelled by its
-        out-of-fold score, as :class:`~sklearn.neighbors.LocalOutlierFactor`
-        and skasd's nearest-neighbour scorers label each training clip
-        without itself: a clip among a member's references would look
-        normal to it whatever it is. Otherwise ``fit(X).predict(X)``.
+        Only with ``novelty=False``. With ``cv`` (and ``prefit=False``), each
+        clip is labelled by its out-of-fold score, as
+        :class:`~sklearn.neighbors.LocalOutlierFactor` and skasd's
+        nearest-neighbour scorers label each training clip without itself: a
+        clip among a member's references would look normal to it whatever it
+        is. Otherwise ``fit(X).predict(X)``.
 
         Parameters
         ----------
@@ -549,8 +560,10 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
         """
         self.fit(X, y, **fit_params)
         if self.cv is not None and not self.prefit:
-            return np.where(-self._fuse(self._fit_scores) - self.offset_ < 0, -1, 1)
-        return self.predict(X)
+            scores = -self._fuse(self._fit_scores)
+        else:
+            scores = -self._fuse(self._member_scores(X))
+        return np.where(scores - self.offset_ < 0, -1, 1)
 
     def _out_of_fold_scores(self, X, y, names, members, routed):
         n_clips = _num_samples(X)
@@ -761,6 +774,7 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
         raw = self._member_scores(X)
         return (raw - self.score_mean_) / self.score_scale_ if standardized else raw
 
+    @available_if(BaseScorer._scoring_available)
     def score_samples(self, X):
         """Opposite of the fused anomaly score: higher for more normal clips.
 

@@ -8,6 +8,7 @@ from sklearn.base import _fit_context
 from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseScorer
@@ -53,7 +54,8 @@ class KMeansCosineScorer(BaseScorer):
       otherwise score a perfect 1 on itself; the other references are scored
       against all centres. With a single reference and a single centre, its
       score is its similarity to itself, 1. ``fit_predict`` labels the
-      training clips with these same scores.
+      training clips with these same scores
+      (with ``novelty=False``).
     - A k-means centre is the mean of unit vectors and is normalised again;
       in the degenerate case where it is zero (opposite vectors in one
       cluster) its cosine similarity is taken as 0.
@@ -73,6 +75,11 @@ class KMeansCosineScorer(BaseScorer):
         centres.
     contamination : float in (0, 0.5], default=0.1
         Fraction of training clips ``predict`` would call anomalous.
+    novelty : bool, default=True
+        As in :class:`~sklearn.neighbors.LocalOutlierFactor`. True: score
+        new clips; ``fit_predict`` is not available. False: label the
+        training clips with ``fit_predict``, each scored without the centre
+        it is itself; the scoring methods are not available.
 
     Attributes
     ----------
@@ -139,13 +146,15 @@ class KMeansCosineScorer(BaseScorer):
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
+        "novelty": ["boolean"],
     }
 
-    def __init__(self, *, n_clusters=16, n_init=10, random_state=None, contamination=0.1):
+    def __init__(self, *, n_clusters=16, n_init=10, random_state=None, contamination=0.1, novelty=True):
         self.n_clusters = n_clusters
         self.n_init = n_init
         self.random_state = random_state
         self.contamination = contamination
+        self.novelty = novelty
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, domain=None):
@@ -223,14 +232,15 @@ class KMeansCosineScorer(BaseScorer):
             similarities[is_own, own_center[is_own]] = -np.inf
         return np.clip(similarities.max(axis=1), -1.0, 1.0)
 
+    @available_if(BaseScorer._fit_predict_available)
     def fit_predict(self, X, y=None, domain=None):
         """Fit, then label each training clip leaving out the centre it is itself.
 
-        ``fit(X, domain=domain).predict(X)`` would find every target
-        reference (and every source reference kept as its own centre) at
-        cosine similarity 1 from a centre, hence normal. As
-        ``LocalOutlierFactor.fit_predict`` does, these references are
-        instead scored without their own centre, as for ``offset_``.
+        Only with ``novelty=False``. ``fit(X, domain=domain).predict(X)``
+        would find every target reference (and every source reference kept as
+        its own centre) at cosine similarity 1 from a centre, hence normal. As
+        ``LocalOutlierFactor.fit_predict`` does, these references are instead
+        scored without their own centre, as for ``offset_``.
 
         Parameters
         ----------
@@ -250,6 +260,7 @@ class KMeansCosineScorer(BaseScorer):
         units, is_target = self._prepare(X, domain, reset=False)
         return np.where(self._reference_scores(units, is_target) - self.offset_ < 0, -1, 1)
 
+    @available_if(BaseScorer._scoring_available)
     def score_samples(self, X):
         """Maximum cosine similarity to the centres: higher is more normal.
 

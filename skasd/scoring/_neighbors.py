@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._torch import resolve_device
@@ -62,6 +63,7 @@ class _NeighborScorer(BaseScorer):
 
     _parameter_constraints: dict = {
         **BaseScorer._parameter_constraints,
+        "novelty": ["boolean"],
         "metric": [StrOptions({"cosine", "sqeuclidean", "mse"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "algorithm": [StrOptions({"exact", "hnsw"})],
@@ -198,15 +200,16 @@ class _NeighborScorer(BaseScorer):
         # the distances themselves are float32 products.
         return smallest.mean(axis=1, dtype=np.float64)
 
+    @available_if(BaseScorer._fit_predict_available)
     def fit_predict(self, X, y=None):
         """Fit, then label each training clip against the *other* training clips.
 
-        ``fit(X).predict(X)`` would find every clip among the references at
-        distance 0, hence normal; as scikit-learn's
-        ``LocalOutlierFactor.fit_predict`` does, each clip is instead scored
-        leaving itself out, which flags the training clips that look
-        anomalous among the rest (e.g. anomalies hidden in a "normal"
-        training set).
+        Only with ``novelty=False``, as scikit-learn's
+        ``LocalOutlierFactor``: ``fit(X).predict(X)`` would find every clip
+        among the references at distance 0, hence normal, so each clip is
+        instead scored leaving itself out, which flags the training clips
+        that look anomalous among the rest (e.g. anomalies hidden in a
+        "normal" training set).
 
         Parameters
         ----------
@@ -227,6 +230,7 @@ class _NeighborScorer(BaseScorer):
         scores = -self._scores(augment_queries(X, self.metric), exclude=np.arange(len(X)))
         return np.where(scores - self.offset_ < 0, -1, 1)
 
+    @available_if(BaseScorer._scoring_available)
     def score_samples(self, X):
         """Opposite of the anomaly score: higher for more normal clips.
 
@@ -271,6 +275,14 @@ class KNNScorer(_NeighborScorer):
         Fraction of training clips the threshold ``offset_`` calls outliers
         (their anomaly scores are computed leaving each clip out of the
         references).
+    novelty : bool, default=True
+        As in :class:`~sklearn.neighbors.LocalOutlierFactor`. True: score
+        new clips (``score_samples``, ``decision_function``, ``predict``,
+        ``anomaly_score``); ``fit_predict`` is not available. False: label
+        the training clips with ``fit_predict``, each scored leaving itself
+        out; the scoring methods are not available. Unlike
+        LocalOutlierFactor, the default is True: skasd learns from normal
+        clips and scores new ones.
     algorithm : {"exact", "hnsw"}, default="exact"
         ``"exact"``: every distance, as float32 matrix products.
         ``"hnsw"``: the nearest references are searched on a faiss HNSW
@@ -354,6 +366,7 @@ class KNNScorer(_NeighborScorer):
         metric="cosine",
         n_neighbors=1,
         contamination=0.1,
+        novelty=True,
         algorithm="exact",
         hnsw_m=32,
         ef_construction=200,
@@ -365,6 +378,7 @@ class KNNScorer(_NeighborScorer):
         self.metric = metric
         self.n_neighbors = n_neighbors
         self.contamination = contamination
+        self.novelty = novelty
         self.algorithm = algorithm
         self.hnsw_m = hnsw_m
         self.ef_construction = ef_construction
@@ -446,6 +460,10 @@ class LocalDensityKNNScorer(_NeighborScorer):
     contamination : float in (0, 0.5], default=0.1
         Fraction of training clips the threshold ``offset_`` calls outliers
         (their scores are computed leaving each clip out of the references).
+    novelty : bool, default=True
+        True: score new clips, without ``fit_predict``; False: only
+        ``fit_predict``, the leave-one-out labels of the training clips
+        (see :class:`KNNScorer`).
     algorithm : {"exact", "hnsw"}, default="exact"
         ``"exact"``: every distance, as float32 matrix products.
         ``"hnsw"``: the nearest references are searched on a faiss HNSW
@@ -561,6 +579,7 @@ class LocalDensityKNNScorer(_NeighborScorer):
         n_neighbors=1,
         eps=1e-6,
         contamination=0.1,
+        novelty=True,
         algorithm="exact",
         hnsw_m=32,
         ef_construction=200,
@@ -577,6 +596,7 @@ class LocalDensityKNNScorer(_NeighborScorer):
         self.n_neighbors = n_neighbors
         self.eps = eps
         self.contamination = contamination
+        self.novelty = novelty
         self.algorithm = algorithm
         self.hnsw_m = hnsw_m
         self.ef_construction = ef_construction

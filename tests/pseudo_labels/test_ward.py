@@ -13,7 +13,6 @@ from sklearn import config_context
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skasd.pseudo_labels._ward import WardPseudoAttributes, _cut_tree
 
@@ -337,14 +336,3 @@ def test_docs_example_runs():
 
 
 # --------------------------------------------------------------------------- scikit-learn's checks
-
-# The default instance is checked in tests/test_common.py once exported. An
-# instance with distance_threshold is not checked: the checks set n_clusters
-# (to 1 or 2), which together with distance_threshold is an error by design,
-# as for scikit-learn's own AgglomerativeClustering.
-
-
-@parametrize_with_checks([WardPseudoAttributes(), WardPseudoAttributes(n_clusters=3),
-                          WardPseudoAttributes(selection="gap")])
-def test_sklearn_compatible(estimator, check):
-    check(estimator)

@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skasd import KNNScorer, LocalDensityKNNScorer
 
@@ -94,9 +93,9 @@ def test_many_density_neighbors_are_computed_exactly():
 @faiss_required
 def test_leave_one_out_labels_and_tiny_reference_sets():
     references = _clustered(7, 500)
-    scorer = LocalDensityKNNScorer(algorithm="hnsw", contamination=0.2)
-    labels = scorer.fit_predict(references)
+    labels = LocalDensityKNNScorer(algorithm="hnsw", contamination=0.2, novelty=False).fit_predict(references)
     assert np.mean(labels == -1) == pytest.approx(0.2, abs=0.02)
+    scorer = LocalDensityKNNScorer(algorithm="hnsw", contamination=0.2).fit(references)
     assert (scorer.predict(references) == 1).all()
     # Fewer references than the graph's links: still every neighbour found.
     few = references[:5]
@@ -155,26 +154,3 @@ def test_without_faiss_the_error_says_how_to_install_it(monkeypatch):
     if fitted is not None:
         with pytest.raises(ImportError, match=r"pip install faiss-cpu"):
             pickle.loads(fitted)
-
-
-_NOVELTY_DETECTOR = "leave-one-out labels on purpose (see tests/test_common.py)"
-_COSINE_ZERO_ROWS = "the check draws all-zero rows, for which the cosine distance is undefined (see tests/test_common.py)"
-
-
-def _expected_failed_checks(estimator):
-    failed = {"check_outliers_train": _NOVELTY_DETECTOR, "check_outliers_fit_predict": _NOVELTY_DETECTOR}
-    if estimator.metric == "cosine":
-        failed["check_estimators_dtypes"] = _COSINE_ZERO_ROWS
-    return failed
-
-
-@faiss_required
-@parametrize_with_checks(
-    [
-        KNNScorer(algorithm="hnsw", n_jobs=1),
-        LocalDensityKNNScorer(metric="sqeuclidean", algorithm="hnsw", n_jobs=1),
-    ],
-    expected_failed_checks=_expected_failed_checks,
-)
-def test_sklearn_compatible_in_approximate_mode(estimator, check):
-    check(estimator)

@@ -2,6 +2,7 @@
 DomainStandardizedScorer against independent computations."""
 
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -11,11 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.optimize import minimize
+from scipy.stats import rankdata
 from scipy.spatial.distance import mahalanobis
 from scipy.stats import special_ortho_group
 from sklearn.base import clone
 from sklearn.covariance import OAS, EmpiricalCovariance, LedoitWolf
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold, cross_validate
 from sklearn.neighbors import LocalOutlierFactor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -308,12 +311,12 @@ def test_kmeans_offset_leaves_each_reference_out_of_its_own_centre():
     expected_offset = np.percentile(similarities.max(axis=1), 20.0)
     assert scorer.offset_ == pytest.approx(expected_offset, rel=1e-12)
     # fit_predict labels the training clips with these leave-own-out scores.
-    labels = clone(scorer).fit_predict(X, domain=domain)
+    labels = clone(scorer).set_params(novelty=False).fit_predict(X, domain=domain)
     np.testing.assert_array_equal(labels, np.where(similarities.max(axis=1) < expected_offset, -1, 1))
     # A far-off target reference is an outlier among the others, not a perfect match.
     X_far = X.copy()
     X_far[-1] = -X_far[-1]
-    assert clone(scorer).fit_predict(X_far, domain=domain)[-1] == -1
+    assert clone(scorer).set_params(novelty=False).fit_predict(X_far, domain=domain)[-1] == -1
     assert clone(scorer).fit(X_far, domain=domain).predict(X_far[-1:])[0] == 1
 
 
@@ -440,12 +443,95 @@ def test_domain_standardized_constant_domain_scores_zero():
     np.testing.assert_array_equal(z[3:], 0.0)
 
 
+_NO_DOMAIN_STANDARDIZED = (
+    "No domain was given to DomainStandardizedScorer.{method}: all clips of X are taken as one domain and "
+    "standardised together. That is one increasing affine map of the wrapped estimator's anomaly scores, so "
+    "without domains the standardisation does not change the ranking (every AUC is the wrapped estimator's). "
+    "Pass the domain of each clip as {method}(X, domain=domain) to standardise each domain with its own "
+    "statistics (for predict and decision_function also through metadata routing, with "
+    "set_predict_request(domain=True) / set_decision_function_request(domain=True))."
+)
+
+
+def _warns_once_without_domain(method):
+    """pytest.warns for the one UserWarning of ``method`` called without domain."""
+    return pytest.warns(UserWarning, match=re.escape(_NO_DOMAIN_STANDARDIZED.format(method=method)))
+
+
+def test_domain_standardized_without_domain_standardises_all_clips_together():
+    X, domain = _domain_data(seed=29)
+    X_test, _ = _domain_data(seed=30, n_source=12, n_target=7)
+    model = DomainStandardizedScorer(LocalOutlierFactor(n_neighbors=5, novelty=True)).fit(X, domain=domain)
+    raw = -LocalOutlierFactor(n_neighbors=5, novelty=True).fit(X).score_samples(X_test)
+    z = (raw - raw.mean()) / raw.std()
+    expected = {"anomaly_score": z, "score_samples": -z, "decision_function": -z - model.offset_}
+    expected["predict"] = np.where(expected["decision_function"] < 0, -1, 1)
+    for method, values in expected.items():
+        with _warns_once_without_domain(method) as record:
+            result = getattr(model, method)(X_test)
+        assert len(record) == 1
+        np.testing.assert_allclose(result, values, rtol=1e-10)
+        # As one label for every clip.
+        np.testing.assert_array_equal(result, getattr(model, method)(X_test, ["all"] * len(X_test)))
+    # An increasing map: the wrapped estimator's ranking.
+    with _warns_once_without_domain("anomaly_score"):
+        np.testing.assert_array_equal(rankdata(model.anomaly_score(X_test)), rankdata(raw))
+    with _warns_once_without_domain("score_samples"), pytest.raises(
+        ValueError, match=r"X has a single clip \(n_samples=1\) and no domain: all clips form one domain"
+    ):
+        model.score_samples(X_test[:1])
+
+
+def test_domain_standardized_fit_without_domain():
+    X, _ = _domain_data(seed=31)
+    # fit takes no domain silently: offset_ from all training clips as one domain.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = DomainStandardizedScorer(contamination=0.2).fit(X)
+    raw = -MahalanobisScorer().fit(X).score_samples(X)
+    assert model.offset_ == pytest.approx(np.percentile(-(raw - raw.mean()) / raw.std(), 20.0), rel=1e-10)
+    # fit_predict warns once (its predict) and labels as fit(X).predict(X).
+    with _warns_once_without_domain("predict") as record:
+        labels = clone(model).fit_predict(X)
+    assert len(record) == 1
+    with _warns_once_without_domain("predict"):
+        np.testing.assert_array_equal(labels, model.predict(X))
+    assert np.mean(labels == -1) == pytest.approx(0.2, abs=1.5 / len(X))
+
+
+def test_domain_standardized_in_plain_cross_validate_without_domain():
+    X, _ = _domain_data(seed=32, n_source=40, n_target=5)
+    X = X[np.random.default_rng(0).permutation(len(X))]
+    cv = KFold(3)
+
+    def rank_of_first(estimator, X, y=None):
+        return float(rankdata(estimator.score_samples(X))[0])
+
+    with _warns_once_without_domain("score_samples"):
+        result = cross_validate(DomainStandardizedScorer(), X, scoring=rank_of_first, cv=cv, error_score="raise")
+    # Without domains, the wrapped estimator's ranking.
+    expected = cross_validate(MahalanobisScorer(), X, scoring=rank_of_first, cv=cv, error_score="raise")
+    np.testing.assert_array_equal(result["test_score"], expected["test_score"])
+
+
+def test_domain_standardized_dcase_scorer_evaluates_the_wrapped_estimator():
+    # scikit-learn's scorers call score_samples(X) without domain: the
+    # official score is then the wrapped estimator's (documented).
+    X, domain = _domain_data(seed=33)
+    X_test, test_domain = _domain_data(seed=34, n_source=20, n_target=20)
+    y_test = np.r_[np.zeros(10), np.ones(10), np.zeros(10), np.ones(10)].astype(int)
+    X_test[y_test == 1] += 1.5
+    model = DomainStandardizedScorer().fit(X, domain=domain)
+    with sklearn.config_context(enable_metadata_routing=True):
+        scorer = make_dcase_scorer().set_score_request(domain=True)
+        with _warns_once_without_domain("score_samples"):
+            standardized = scorer(model, X_test, y_test, domain=test_domain)
+        assert standardized == scorer(model.estimator_, X_test, y_test, domain=test_domain)
+
+
 def test_domain_standardized_errors():
     X, domain = _domain_data(seed=26)
     model = DomainStandardizedScorer().fit(X, domain=domain)
-    for method in ("score_samples", "anomaly_score", "decision_function", "predict"):
-        with pytest.raises(ValueError, match=rf"DomainStandardizedScorer.{method} needs domain"):
-            getattr(model, method)(X)
     with pytest.raises(ValueError, match=r"domain 'target' has a single clip \(n_samples=1\) in X.*at least 2"):
         model.score_samples(X[-3:], ["source", "source", "target"])
     with pytest.raises(ValueError, match="domain 'b' has a single clip .* in the training clips"):
@@ -458,10 +544,6 @@ def test_domain_standardized_errors():
         model.predict(np.full((2, 5), np.nan), ["source", "source"])
     with pytest.raises(ValueError, match="'estimator' parameter .* must be an object implementing 'fit'"):
         DomainStandardizedScorer(StandardScaler()).fit(X)
-    # A DCASE scorer calls score_samples(X): it cannot pass domain, and says so.
-    y = np.r_[np.zeros(60), np.ones(8)].astype(int)
-    with pytest.raises(ValueError, match="needs domain"):
-        make_dcase_scorer()(model, X, y)
 
 
 # scikit-learn's estimator checks, with domain supplied: test_common.py runs
@@ -518,5 +600,6 @@ def test_sign_contract(make):
     np.testing.assert_allclose(scorer.decision_function(X_test), scores - scorer.offset_)
     np.testing.assert_array_equal(scorer.predict(X_test), np.where(scores < scorer.offset_, -1, 1))
     # About a fraction `contamination` of the training clips is flagged.
-    flagged = np.mean(scorer.fit_predict(X, **({"domain": domain} if hasattr(scorer, "kmeans_") else {})) == -1)
+    labeller = clone(scorer).set_params(novelty=False) if "novelty" in scorer.get_params() else clone(scorer)
+    flagged = np.mean(labeller.fit_predict(X, **({"domain": domain} if hasattr(scorer, "kmeans_") else {})) == -1)
     assert flagged == pytest.approx(0.2, abs=0.02)

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import rankdata
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 from sklearn.neighbors import NearestNeighbors
 
@@ -207,7 +208,8 @@ def test_sign_contract_and_leave_one_out_labels():
     references = _embeddings(5, 200)
     queries = _embeddings(6, 50)
     for scorer in (KNNScorer(contamination=0.2), LocalDensityKNNScorer(contamination=0.2)):
-        labels = scorer.fit_predict(references)
+        labels = clone(scorer).set_params(novelty=False).fit_predict(references)
+        scorer.fit(references)
         np.testing.assert_array_equal(scorer.anomaly_score(queries), -scorer.score_samples(queries))
         np.testing.assert_allclose(scorer.decision_function(queries), scorer.score_samples(queries) - scorer.offset_)
         np.testing.assert_array_equal(scorer.predict(queries), np.where(scorer.decision_function(queries) < 0, -1, 1))
@@ -217,10 +219,44 @@ def test_sign_contract_and_leave_one_out_labels():
         assert (scorer.predict(references) == 1).all()
 
 
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean"])
+def test_novelty_flag_offers_either_scoring_or_leave_one_out_labels(metric):
+    references = _embeddings(11, 120)
+    novelty = LocalDensityKNNScorer(metric=metric, contamination=0.25).fit(references)
+    labeller = LocalDensityKNNScorer(metric=metric, contamination=0.25, novelty=False)
+    # As LocalOutlierFactor: novelty=True scores new clips and has no fit_predict...
+    assert not hasattr(novelty, "fit_predict")
+    with pytest.raises(AttributeError, match="^This 'LocalDensityKNNScorer' has no attribute 'fit_predict'$") as error:
+        novelty.fit_predict(references)
+    # scikit-learn's available_if chains the reason, as for LocalOutlierFactor.
+    assert str(error.value.__cause__) == (
+        "fit_predict is not available when novelty=True: LocalDensityKNNScorer.fit(X).predict(X) would "
+        "score each training clip against references that include it. Use novelty=False to label the "
+        "training clips, each scored without itself."
+    )
+    # ... and novelty=False labels the training clips and scores nothing else.
+    labels = labeller.fit_predict(references)
+    for method in ("score_samples", "decision_function", "predict", "anomaly_score"):
+        assert not hasattr(labeller, method)
+        with pytest.raises(AttributeError, match=f"^This 'LocalDensityKNNScorer' has no attribute '{method}'$") as error:
+            getattr(labeller, method)(references)
+        assert str(error.value.__cause__) == (
+            "LocalDensityKNNScorer scores new clips only with novelty=True; with novelty=False, use "
+            "fit_predict to label the training clips."
+        )
+    # The labels: each clip's density-ratio score against the *other*
+    # references (whose densities are those of the fit, on all references).
+    between = _distances(references, references, metric)
+    np.fill_diagonal(between, np.inf)
+    loo = (between / between.min(axis=1)[np.newaxis, :]).min(axis=1)
+    np.testing.assert_allclose(-novelty.offset_, np.percentile(loo, 75.0), rtol=1e-5)
+    np.testing.assert_array_equal(labels, np.where(-loo - labeller.offset_ < 0, -1, 1))
+    assert labeller.offset_ == novelty.offset_
+
+
 def test_offset_from_a_subsample_of_many_references():
     references = _embeddings(7, 3000, d=6)
-    scorer = LocalDensityKNNScorer().fit(references)
-    labels = scorer.fit_predict(references)
+    labels = LocalDensityKNNScorer(novelty=False).fit_predict(references)
     assert np.mean(labels == -1) == pytest.approx(0.1, abs=0.02)
 
 
