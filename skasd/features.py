@@ -223,7 +223,7 @@ class _LogMelTransformer(_WaveformTransformer):
         mel_norm="slaney",
         eps=_DEFAULT_EPS,
         batch_size=4,
-        device="cpu",
+        device="auto",
         n_jobs=None,
         verbose=0,
     ):
@@ -325,10 +325,17 @@ _RUNTIME_PARAMETERS_DOC = """\
         Clips processed together. Small batches are fastest on CPU (they
         stay in cache); raise it on a GPU.
 
-    device : str, default="cpu"
-        Where torch computes: ``"cpu"``, ``"cuda"``, ``"cuda:<index>"``,
-        ``"mps"``, or ``"auto"`` for CUDA when available, else CPU. The
-        result is always a numpy array.
+    device : str, default="auto"
+        Where torch computes: ``"auto"`` (CUDA when available, else CPU),
+        ``"cpu"``, ``"cuda"``, ``"cuda:<index>"`` or ``"mps"``; a device
+        this machine lacks is a ``ValueError``. The result is always a
+        numpy array. Without a GPU, ``"auto"`` is the CPU and the features
+        are those of ``"cpu"``; on a GPU they agree with the CPU's up to
+        float32 rounding.
+
+        .. versionchanged:: 0.1
+           The default changed from ``"cpu"`` to ``"auto"``, as the torch
+           embedders'.
 
     n_jobs : int, default=None
         On CPU, batches are spread over ``n_jobs`` joblib threads, each
@@ -509,7 +516,7 @@ class LogMelStatistics(_LogMelTransformer):
         eps=_DEFAULT_EPS,
         statistics=("mean", "std"),
         batch_size=4,
-        device="cpu",
+        device="auto",
         n_jobs=None,
         verbose=0,
     ):
@@ -642,7 +649,7 @@ class STFTSpectrogram(_WaveformTransformer):
         log=False,
         eps=_DEFAULT_EPS,
         batch_size=4,
-        device="cpu",
+        device="auto",
         n_jobs=None,
         verbose=0,
     ):
@@ -746,7 +753,7 @@ class DFTSpectrum(_WaveformTransformer):
         sample_rate=16000,
         f_max=None,
         batch_size=4,
-        device="cpu",
+        device="auto",
         n_jobs=None,
         verbose=0,
     ):

@@ -353,9 +353,19 @@ def test_device_auto_resolves_to_an_available_device(noise):
     assert resolve_device("auto").type == expected
     assert_allclose(
         LogMelSpectrogram(device="auto").fit_transform(noise),
-        LogMelSpectrogram().fit_transform(noise),
+        LogMelSpectrogram(device="cpu").fit_transform(noise),
         atol=1e-3,
     )
+
+
+@pytest.mark.parametrize("Transformer", ALL_TRANSFORMERS)
+def test_default_device_is_auto_and_without_a_gpu_gives_the_cpus_features(Transformer, noise):
+    assert Transformer().device == "auto"
+    on_cpu = Transformer(device="cpu").fit_transform(noise)
+    if torch.cuda.is_available():
+        assert_allclose(Transformer().fit_transform(noise), on_cpu, rtol=1e-4, atol=1e-3)
+    else:
+        assert_array_equal(Transformer().fit_transform(noise), on_cpu)
 
 
 @pytest.mark.parametrize("device", ["gpu", "cuda:x", "meta"])
