@@ -159,6 +159,10 @@ def _build(spec, where, context):
     for name, value in context.items():
         if name not in defaults:
             continue
+        if callable(value):  # a value per class: None leaves the estimator's default
+            value = value(cls)
+            if value is None:
+                continue
         if name == "sample_rate" and name in kwargs and kwargs[name] != value:
             raise ConfigError(
                 f"{where}: {cls.__name__} has sample_rate={kwargs[name]!r} but the clips are at {value} Hz; "
@@ -213,7 +217,10 @@ def build_pipeline(config, *, where="config", context=None, top_level=True):
         Parameter values set on every estimator that has the parameter and
         whose configuration does not give it: ``sample_rate`` (which must
         agree where given), ``n_jobs``, ``device``, ``verbose``, and
-        ``random_state`` (only where its default is None).
+        ``random_state`` (only where its default is None). A value may be a
+        callable taking the estimator's class and returning its value, or
+        None to leave the estimator's default (the command line shows the
+        progress of training estimators only).
     """
     context = dict(context or {})
     if top_level:

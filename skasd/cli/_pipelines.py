@@ -29,6 +29,19 @@ def resolve_pipeline(spec):
     )
 
 
+#: Estimators whose ``fit`` trains a network over many epochs, or runs such estimators in stages: the
+#: command line shows their progress (``verbose=1``: a line per epoch or stage) unless ``--quiet``. The
+#: others keep their default, ``verbose=0``: one progress bar per feature batch would drown the output.
+SHOW_PROGRESS = frozenset({
+    "ConfidentPairSCAN", "MaskedTeacherStudentPretrainer", "MultiBranchEmbedder", "PseudoLabelIterator",
+    "ViTArcFaceEmbedder", "WardDAPEmbedder",
+})
+
+
+def _progress(cls):
+    return 1 if cls.__name__ in SHOW_PROGRESS else None
+
+
 def factory(config, label, sample_rate, args, verbose):
     from .._config import build_pipeline
 
@@ -37,8 +50,8 @@ def factory(config, label, sample_rate, args, verbose):
         context["n_jobs"] = args.n_jobs
     if getattr(args, "device", None):
         context["device"] = args.device
-    if not verbose:
-        context["verbose"] = 0
+    # The library is silent unless asked; the command line asks for training progress, as it shows its own.
+    context["verbose"] = _progress if verbose else 0
 
     def make():
         return build_pipeline(config, where=label, context=context)

@@ -295,7 +295,7 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
         Seeds the network's initialisation, the loss's centres, the batch
         order and mixup: with an int, fitting twice on CPU gives the same
         embeddings.
-    verbose : int, default=1
+    verbose : int, default=0
         0: silent; 1: one line per epoch; 2: also a progress bar per epoch.
 
     Attributes
@@ -387,7 +387,7 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
         accelerator=None,
         n_jobs=None,
         random_state=None,
-        verbose=1,
+        verbose=0,
     ):
         self.branches = branches
         self.embedding_dim = embedding_dim

@@ -151,7 +151,7 @@ class ConfidentPairSCAN(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, T
         joblib threads over batches in ``transform`` on CPU.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the batch order and the augmentations.
-    verbose : int, default=1
+    verbose : int, default=0
         0: silent; 1: one line per epoch (with the exclusion rate and the
         threshold); 2: also a progress bar per epoch.
 
@@ -279,7 +279,7 @@ class ConfidentPairSCAN(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, T
         device="auto",
         n_jobs=None,
         random_state=None,
-        verbose=1,
+        verbose=0,
     ):
         self.sample_rate = sample_rate
         self.n_fft = n_fft
