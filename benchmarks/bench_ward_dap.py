@@ -42,7 +42,7 @@ and give the hidden types (a) their machine type only
 (``"gearbox|noAttr"``), (b)/(c)/(d) the pseudo-attributes of encoder
 (b)/(c)/(d), or their true attributes (upper bound). Table 1: every label
 set fine-tuned from random init. Table 2: (a), (d) and the upper bound also
-fine-tuned from the DAP encoder (``encoder=`` the fitted pre-trainer).
+fine-tuned from the DAP encoder (``weights=`` the fitted pre-trainer).
 References: ``LogMelStatistics`` (no training) and the encoders (b) and
 (d) without fine-tuning.
 
@@ -220,10 +220,10 @@ def run(seed, args, data_sizes):
             random_state=seed,
         )
 
-    def fine_tune(variant, labels, encoder=None, ari=np.nan, n_clusters=np.nan):
+    def fine_tune(variant, labels, weights=None, ari=np.nan, n_clusters=np.nan):
         started = time.perf_counter()
         model = ViTArcFaceEmbedder(
-            **VIT, **FINE_TUNING, encoder=encoder, max_epochs=args.epochs,
+            **VIT, **FINE_TUNING, weights=weights, max_epochs=args.epochs,
             warmup_steps=warmup_steps(n_train, args.epochs), random_state=seed,
         ).fit(X_train, labels)
         seconds = time.perf_counter() - started
@@ -268,9 +268,9 @@ def run(seed, args, data_sizes):
     fine_tune("random_d", labels_d, ari=ari_d, n_clusters=k_d)
     fine_tune("random_true", true_labels)
     # Table 2: the same fine-tuning from the DAP encoder.
-    fine_tune("dap_a", no_pseudo_labels, encoder=dap)
-    fine_tune("dap_d", labels_d, encoder=dap, ari=ari_d, n_clusters=k_d)
-    fine_tune("dap_true", true_labels, encoder=dap)
+    fine_tune("dap_a", no_pseudo_labels, weights=dap)
+    fine_tune("dap_d", labels_d, weights=dap, ari=ari_d, n_clusters=k_d)
+    fine_tune("dap_true", true_labels, weights=dap)
     seed_seconds = time.perf_counter() - started_seed
     print(f"seed {seed} done in {seed_seconds:.0f} s", flush=True)
     return rows, {"seed_seconds": seed_seconds, "timings": timings, "n_clips": len(frame)}

@@ -24,10 +24,11 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._checkpoints import load_into, load_state_dict
+from ..utils._deprecation import renamed_parameter
 from ..utils._torch import resolve_device, transform_in_batches
 from ._pooling import POOLINGS, FramePooling
 
@@ -308,8 +309,8 @@ def _load_torchscript(path):
             return torch.jit.load(str(path), map_location="cpu")
         except Exception as exc:
             raise ValueError(
-                f"checkpoint={str(path)!r} could not be loaded as a TorchScript file "
-                f"(torch.jit.load: {exc}). Without module or module_factory, checkpoint must "
+                f"weights={str(path)!r} could not be loaded as a TorchScript file "
+                f"(torch.jit.load: {exc}). Without module or module_factory, weights must "
                 "be a TorchScript file; to load a state dict, also pass the module it fits."
             ) from exc
 
@@ -337,14 +338,14 @@ class TorchModuleEmbedder(FrozenEmbedder):
 
     - ``module``: a ``torch.nn.Module`` instance (a ``torch.jit`` script
       module too). ``fit`` deep-copies it, so the parameter is never changed.
-    - ``checkpoint`` alone: a TorchScript file (``torch.jit.save``), loaded
+    - ``weights`` alone: a TorchScript file (``torch.jit.save``), loaded
       with ``torch.jit.load(map_location="cpu")``.
-    - ``checkpoint`` with ``module`` or ``module_factory``: a state-dict
+    - ``weights`` with ``module`` or ``module_factory``: a state-dict
       file (``torch.save(model.state_dict(), path)``), loaded with
       ``torch.load(weights_only=True)``, which refuses pickled code, then
       into a copy of ``module`` (or into ``module_factory()``) with
-      ``load_state_dict(strict=True)``. ``checkpoint_key`` picks the state
-      dict out of a checkpoint holding several entries.
+      ``load_state_dict(strict=True)``. ``weights_key`` picks the state
+      dict out of a file holding several entries.
     - ``module_factory`` alone: ``module_factory()`` returns the model.
 
     Files are read from local disk only, in ``fit``; nothing is downloaded.
@@ -352,11 +353,11 @@ class TorchModuleEmbedder(FrozenEmbedder):
     Parameters
     ----------
     module : torch.nn.Module, default=None
-        The model, or the architecture a state-dict ``checkpoint`` is loaded
-        into. Its class must be importable for the fitted estimator to
+        The model, or the architecture a state-dict ``weights`` file is
+        loaded into. Its class must be importable for the fitted estimator to
         pickle (defined in a module, not in a function or ``__main__``).
 
-    checkpoint : str or os.PathLike, default=None
+    weights : str or os.PathLike, default=None
         Path of a TorchScript file or, with ``module`` or
         ``module_factory``, of a state-dict file. TorchScript files hold
         code run by the TorchScript interpreter: load only files you trust
@@ -365,19 +366,34 @@ class TorchModuleEmbedder(FrozenEmbedder):
 
     module_factory : callable, default=None
         Called without arguments in ``fit``; returns the model (into which
-        ``checkpoint``, if given, is loaded). Use a function defined at the
+        ``weights``, if given, is loaded). Use a function defined at the
         top level of a module, not a lambda, for the estimator to pickle.
 
-    checkpoint_key : str, default=None
-        When the file holds a dict of several entries, the key of the state
-        dict (``"model"`` for BEATs checkpoints, ``"state_dict"`` for
-        Lightning ones). ``None`` means the file is the state dict.
+    weights_key : str, default=None
+        When the ``weights`` file holds a dict of several entries, the key
+        of the state dict (``"model"`` for BEATs checkpoints,
+        ``"state_dict"`` for Lightning ones). ``None`` means the file is the
+        state dict.
 
     sample_rate : int, default=16000
         Sample rate of the waveforms in Hz; the model receives the clips at
         this rate (it is recorded, not used, by this class).
 
 {FROZEN_PARAMETERS_DOC}
+    checkpoint : str or os.PathLike, default="deprecated"
+        Former name of ``weights``.
+
+        .. deprecated:: 0.1
+           ``checkpoint`` was renamed ``weights`` in 0.1 and will be
+           removed in 0.2.
+
+    checkpoint_key : str, default="deprecated"
+        Former name of ``weights_key``.
+
+        .. deprecated:: 0.1
+           ``checkpoint_key`` was renamed ``weights_key`` in 0.1 and will
+           be removed in 0.2.
+
     Attributes
     ----------
 {FROZEN_ATTRIBUTES_DOC}
@@ -428,7 +444,7 @@ class TorchModuleEmbedder(FrozenEmbedder):
     >>> path = os.path.join(tempfile.mkdtemp(), "weights.pt")
     >>> torch.save(model.state_dict(), path)
     >>> architecture = torch.nn.Sequential(torch.nn.Unflatten(1, (-1, 100)), torch.nn.Linear(100, 4))
-    >>> loaded = TorchModuleEmbedder(architecture, checkpoint=path).fit(X)
+    >>> loaded = TorchModuleEmbedder(architecture, weights=path).fit(X)
     >>> bool(np.array_equal(loaded.transform(X), E))
     True
     """
@@ -436,58 +452,66 @@ class TorchModuleEmbedder(FrozenEmbedder):
     _parameter_constraints: ClassVar[dict] = {
         **FrozenEmbedder._parameter_constraints,
         "module": [torch.nn.Module, None],
-        "checkpoint": [str, os.PathLike, None],
+        "weights": [str, os.PathLike, None],
         "module_factory": [callable, None],
-        "checkpoint_key": [str, None],
+        "weights_key": [str, None],
+        "checkpoint": [str, os.PathLike, None, Hidden(StrOptions({"deprecated"}))],
+        "checkpoint_key": [str, None, Hidden(StrOptions({"deprecated"}))],
     }
 
     def __init__(
         self,
         module=None,
         *,
-        checkpoint=None,
+        weights=None,
         module_factory=None,
-        checkpoint_key=None,
+        weights_key=None,
         sample_rate=16000,
         pooling="mean",
         batch_size=4,
         device="auto",
         n_jobs=None,
         verbose=0,
+        checkpoint="deprecated",
+        checkpoint_key="deprecated",
     ):
         self.module = module
-        self.checkpoint = checkpoint
+        self.weights = weights
         self.module_factory = module_factory
-        self.checkpoint_key = checkpoint_key
+        self.weights_key = weights_key
         self.sample_rate = sample_rate
         self.pooling = pooling
         self.batch_size = batch_size
         self.device = device
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.checkpoint = checkpoint
+        self.checkpoint_key = checkpoint_key
 
     def _build_module(self):
         if self.module is not None and self.module_factory is not None:
             raise ValueError("Pass at most one of module and module_factory, not both.")
+        weights = renamed_parameter(self, "checkpoint", "weights")
+        weights_key = renamed_parameter(self, "checkpoint_key", "weights_key")
         if (
             self.module is None
             and self.module_factory is None
-            and self.checkpoint is None
+            and weights is None
         ):
             raise ValueError(
                 "TorchModuleEmbedder needs a model: pass module (a torch.nn.Module), "
-                "module_factory (a callable returning one) or checkpoint (a TorchScript file)."
+                "module_factory (a callable returning one) or weights (a TorchScript file)."
             )
-        if self.checkpoint_key is not None and self.checkpoint is None:
+        if weights_key is not None and weights is None:
             raise ValueError(
-                "checkpoint_key is only used with checkpoint, which is None."
+                "weights_key is only used with weights, which is None."
             )
         path = None
-        if self.checkpoint is not None:
-            path = Path(self.checkpoint).expanduser()
+        if weights is not None:
+            path = Path(weights).expanduser()
             if not path.is_file():
                 raise ValueError(
-                    f"checkpoint={str(self.checkpoint)!r} is not an existing file."
+                    f"weights={str(weights)!r} is not an existing file."
                 )
 
         if self.module is not None:
@@ -499,12 +523,12 @@ class TorchModuleEmbedder(FrozenEmbedder):
                     f"module_factory must return a torch.nn.Module; it returned a {type(module).__name__}."
                 )
         else:
-            if self.checkpoint_key is not None:
+            if weights_key is not None:
                 raise ValueError(
-                    "checkpoint_key names a state dict inside the checkpoint; a state dict needs "
+                    "weights_key names a state dict inside the weights file; a state dict needs "
                     "module or module_factory to load into."
                 )
             return _load_torchscript(path)
         if path is None:
             return module
-        return load_into(module, load_state_dict(path, self.checkpoint_key), path)
+        return load_into(module, load_state_dict(path, weights_key), path)

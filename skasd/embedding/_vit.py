@@ -40,9 +40,10 @@ from sklearn.base import (
 )
 from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils._deprecation import renamed_parameter
 from ..utils._torch import (
     resolve_device,
 )
@@ -95,7 +96,7 @@ class ViTArcFaceEmbedder(
     augmentation, for any scorer: a k-NN scorer as in the paper
     (:class:`~skasd.KNNScorer`, cosine or Euclidean).
 
-    **Where the weights come from** (``encoder``):
+    **Where the weights come from** (``weights``):
 
     - None: random weights, the architecture of the parameters below, the
       log-mel statistics of the training clips;
@@ -115,7 +116,7 @@ class ViTArcFaceEmbedder(
 
     Parameters
     ----------
-    encoder : None, str, path-like or MaskedTeacherStudentPretrainer, default=None
+    weights : None, str, path-like or MaskedTeacherStudentPretrainer, default=None
         The starting weights, see above.
 {ARCHITECTURE_DOC}
     pooling : {{"cls", "mean"}}, default="cls"
@@ -153,10 +154,16 @@ class ViTArcFaceEmbedder(
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the ArcFace centres, the batch order,
         mixup and SpecAugment: with an int, fitting twice on CPU gives the
-        same embeddings. An unfitted pre-trainer passed as ``encoder`` is
+        same embeddings. An unfitted pre-trainer passed as ``weights`` is
         seeded by its own ``random_state``.
-    verbose : int, default=1
+    verbose : int, default=0
         0: silent; 1: one line per epoch; 2: also a progress bar per epoch.
+    encoder : None, str, path-like or MaskedTeacherStudentPretrainer, default="deprecated"
+        Former name of ``weights``.
+
+        .. deprecated:: 0.1
+           ``encoder`` was renamed ``weights`` in 0.1 and will be removed
+           in 0.2.
 
     Attributes
     ----------
@@ -166,7 +173,7 @@ class ViTArcFaceEmbedder(
     classes_ : ndarray of shape (n_classes,)
         The classes, in the order of the ArcFace centres.
     pretrainer_ : MaskedTeacherStudentPretrainer
-        The pre-trainer fitted in ``fit`` (only when ``encoder`` was an
+        The pre-trainer fitted in ``fit`` (only when ``weights`` was an
         unfitted one).
     n_embedding_ : int
         Size of the embeddings, the ViT's width.
@@ -206,7 +213,7 @@ class ViTArcFaceEmbedder(
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "encoder": [None, str, os.PathLike, MaskedTeacherStudentPretrainer],
+        "weights": [None, str, os.PathLike, MaskedTeacherStudentPretrainer],
         **ARCHITECTURE_CONSTRAINTS,
         "pooling": [StrOptions({"cls", "mean"})],
         "margin": [Interval(Real, 0, math.pi, closed="left")],
@@ -223,12 +230,13 @@ class ViTArcFaceEmbedder(
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "encoder": [None, str, os.PathLike, MaskedTeacherStudentPretrainer, Hidden(StrOptions({"deprecated"}))],
     }
 
     def __init__(
         self,
         *,
-        encoder=None,
+        weights=None,
         sample_rate=16000,
         n_mels=128,
         patch_size=(16, 16),
@@ -250,9 +258,10 @@ class ViTArcFaceEmbedder(
         device="auto",
         n_jobs=None,
         random_state=None,
-        verbose=1,
+        verbose=0,
+        encoder="deprecated",
     ):
-        self.encoder = encoder
+        self.weights = weights
         self.sample_rate = sample_rate
         self.n_mels = n_mels
         self.patch_size = patch_size
@@ -275,30 +284,32 @@ class ViTArcFaceEmbedder(
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.encoder = encoder
 
     def _initial_vit(self, X, device):
         """The ViT to fine-tune, on the CPU, and the pre-trainer fitted for it (or None)."""
-        if isinstance(self.encoder, MaskedTeacherStudentPretrainer):
+        weights = renamed_parameter(self, "encoder", "weights")
+        if isinstance(weights, MaskedTeacherStudentPretrainer):
             try:
-                check_is_fitted(self.encoder)
-                pretrainer = self.encoder
+                check_is_fitted(weights)
+                pretrainer = weights
             except NotFittedError:
-                pretrainer = clone(self.encoder)
+                pretrainer = clone(weights)
                 # Nested parameters are not validated by this fit's context: validate them here.
                 pretrainer._validate_params()
                 pretrainer.fit(X)
             vit = copy.deepcopy(pretrainer.net_.module_.student).to("cpu")
             check_clip_length(vit, X.shape[1])
-            return vit, (pretrainer if pretrainer is not self.encoder else None)
+            return vit, (pretrainer if pretrainer is not weights else None)
         self._check_architecture()
         vit = self._build_vit()
         check_clip_length(vit, X.shape[1])
-        if self.encoder is None:
+        if weights is None:
             set_input_statistics(
                 vit, X, batch_size=self.batch_size, device=device, n_jobs=self.n_jobs, name=type(self).__name__
             )
         else:
-            load_vit(vit, self.encoder, "encoder")
+            load_vit(vit, weights)
         return vit, None
 
     def _net_spec(self, X, y, *, seed, device):

@@ -65,21 +65,19 @@ def set_input_statistics(vit, X, *, batch_size, device, n_jobs, name):
     return vit
 
 
-def checkpoint_path(checkpoint, parameter="checkpoint"):
+def checkpoint_path(checkpoint, parameter="weights"):
     path = Path(checkpoint).expanduser()
     if not path.is_file():
         raise ValueError(f"{parameter}={str(checkpoint)!r} is not an existing file.")
     return path
 
 
-def load_vit(vit, checkpoint, parameter="checkpoint"):
-    """Load a state-dict file into ``vit``, strictly; a ValueError lists the mismatched keys and shapes."""
+def load_vit(vit, checkpoint, parameter="weights"):
+    """Load a state-dict file into ``vit``, strictly; a ValueError names ``parameter`` and the mismatched keys."""
     path = checkpoint_path(checkpoint, parameter)
     try:
         return load_into(vit, load_state_dict(path, None), path)
     except ValueError as exc:
-        if parameter == "checkpoint":
-            raise
         raise ValueError(f"{parameter}: {exc}") from exc
 
 

@@ -21,9 +21,10 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils._deprecation import renamed_parameter
 from ..utils._torch import (
     resolve_device,
 )
@@ -98,7 +99,7 @@ class MaskedTeacherStudentPretrainer(
 
     **Starting point.** Random weights (then ``input_mean`` and
     ``input_std``, the log-mel statistics, are set from the training
-    clips), or ``checkpoint``: a local state-dict file of a
+    clips), or ``weights``: a local state-dict file of a
     :class:`SpectrogramViT` of the same architecture (keys, shapes and the
     input statistics), e.g. an AudioSet-pretrained model converted to it, or
     the output of :meth:`save_checkpoint`. Student and teacher both start
@@ -139,7 +140,7 @@ class MaskedTeacherStudentPretrainer(
         batch in ``transform``.
     max_epochs : int, default=10
         Training epochs.
-    checkpoint : str, path-like or None, default=None
+    weights : str, path-like or None, default=None
         Local state-dict file of the starting weights (see above); None
         starts from random weights.
     device : str, default="auto"
@@ -152,8 +153,14 @@ class MaskedTeacherStudentPretrainer(
         Seeds the initialisation, the batch order and the masks: with an
         int, fitting twice on CPU gives the same embeddings. torch's global
         generators are left as they were.
-    verbose : int, default=1
+    verbose : int, default=0
         0: silent; 1: one line per epoch; 2: also a progress bar per epoch.
+    checkpoint : str, path-like or None, default="deprecated"
+        Former name of ``weights``.
+
+        .. deprecated:: 0.1
+           ``checkpoint`` was renamed ``weights`` in 0.1 and will be
+           removed in 0.2.
 
     Attributes
     ----------
@@ -220,11 +227,12 @@ class MaskedTeacherStudentPretrainer(
         "warmup_steps": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "checkpoint": [None, str, os.PathLike],
+        "weights": [None, str, os.PathLike],
         "device": [str],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "checkpoint": [None, str, os.PathLike, Hidden(StrOptions({"deprecated"}))],
     }
 
     def __init__(
@@ -248,11 +256,12 @@ class MaskedTeacherStudentPretrainer(
         warmup_steps=100,
         batch_size=32,
         max_epochs=10,
-        checkpoint=None,
+        weights=None,
         device="auto",
         n_jobs=None,
         random_state=None,
-        verbose=1,
+        verbose=0,
+        checkpoint="deprecated",
     ):
         self.sample_rate = sample_rate
         self.n_mels = n_mels
@@ -272,14 +281,15 @@ class MaskedTeacherStudentPretrainer(
         self.warmup_steps = warmup_steps
         self.batch_size = batch_size
         self.max_epochs = max_epochs
-        self.checkpoint = checkpoint
+        self.weights = weights
         self.device = device
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     def _net_spec(self, X, y, *, seed, device):
-        """The net: the masked teacher-student module around a new (or the checkpoint's) ViT.
+        """The net: the masked teacher-student module around a new (or the ``weights``') ViT.
 
         Also sets the fitted patch counts, known once the ViT is built.
         """
@@ -291,8 +301,9 @@ class MaskedTeacherStudentPretrainer(
         self.patch_grid_ = vit.patch_grid(X.shape[1])
         self.n_patches_ = self.patch_grid_[0] * self.patch_grid_[1]
         self.n_kept_patches_ = n_kept_patches(self.mask_ratio, self.n_patches_)
-        if self.checkpoint is not None:
-            load_vit(vit, self.checkpoint)
+        weights = renamed_parameter(self, "checkpoint", "weights")
+        if weights is not None:
+            load_vit(vit, weights)
         else:
             set_input_statistics(
                 vit, X, batch_size=self.batch_size, device=device, n_jobs=self.n_jobs, name=type(self).__name__
@@ -342,7 +353,7 @@ class MaskedTeacherStudentPretrainer(
         return {key: value.detach().cpu().clone() for key, value in self.net_.module_.student.state_dict().items()}
 
     def save_checkpoint(self, path):
-        """Save the student's state dict to ``path`` (``torch.save``), for ``checkpoint`` or ``encoder``.
+        """Save the student's state dict to ``path`` (``torch.save``), as ``weights`` of either ViT estimator.
 
         Parameters
         ----------

@@ -46,7 +46,7 @@ class WardDAPEmbedder(TransformerMixin, BaseEstimator):
         None: a CPU-sized one (64 mel bands, 8 x 16 patches, width 64,
         3 blocks, 20 epochs).
     fine_tuner : ViTArcFaceEmbedder, default=None
-        Its ``encoder`` is replaced by the fitted pre-trainer. None: a
+        Its ``weights`` are replaced by the fitted pre-trainer. None: a
         CPU-sized one (20 epochs, lr 1e-3).
     ward : WardPseudoAttributes, default=None
         None: ``WardPseudoAttributes()`` (number of clusters chosen by
@@ -63,7 +63,7 @@ class WardDAPEmbedder(TransformerMixin, BaseEstimator):
         Of the default pre-trainer and fine-tuner.
     random_state : int, RandomState instance or None, default=None
         Seeds the pre-trainer and the fine-tuner whose ``random_state`` is None.
-    verbose : int, default=1
+    verbose : int, default=0
         Of the default pre-trainer and fine-tuner; >0 also prints the
         pseudo-attributes found.
 
@@ -106,7 +106,7 @@ class WardDAPEmbedder(TransformerMixin, BaseEstimator):
         sample_rate=16000,
         device="auto",
         random_state=None,
-        verbose=1,
+        verbose=0,
     ):
         self.pretrainer = pretrainer
         self.fine_tuner = fine_tuner
@@ -165,7 +165,10 @@ class WardDAPEmbedder(TransformerMixin, BaseEstimator):
         if self.verbose and self.ward_.n_clusters_:
             found = ", ".join(f"{m}: {k}" for m, k in self.ward_.n_clusters_.items())
             print(f"[WardDAPEmbedder] pseudo-attributes per machine type: {found}", flush=True)
-        self.fine_tuner_ = fine_tuner.set_params(encoder=self.pretrainer_).fit(X, self.labels_)
+        starting_weights = {"weights": self.pretrainer_}
+        if "encoder" in fine_tuner.get_params(deep=False):  # the former name, replaced too (until 0.2)
+            starting_weights["encoder"] = "deprecated"
+        self.fine_tuner_ = fine_tuner.set_params(**starting_weights).fit(X, self.labels_)
         return self
 
     def transform(self, X):

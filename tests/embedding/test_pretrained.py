@@ -183,21 +183,21 @@ def test_torchscript_and_state_dict_files_give_the_same_embeddings(X, tmp_path):
     script_path = tmp_path / "model.pt"
     save_torchscript(model, script_path)
     with quiet_jit():
-        scripted = TorchModuleEmbedder(checkpoint=script_path).fit(X)
+        scripted = TorchModuleEmbedder(weights=script_path).fit(X)
     assert isinstance(scripted.module_, torch.jit.ScriptModule)
     assert_array_equal(scripted.transform(X), expected)
 
     state_path = tmp_path / "weights.pt"
     torch.save(model.state_dict(), state_path)
     into_module = TorchModuleEmbedder(
-        FrameModel(seed=99), checkpoint=str(state_path)
+        FrameModel(seed=99), weights=str(state_path)
     ).fit(X)
     assert_array_equal(into_module.transform(X), expected)
     from_factory = TorchModuleEmbedder(
-        module_factory=make_frame_model, checkpoint=state_path
+        module_factory=make_frame_model, weights=state_path
     ).fit(X)
     assert_array_equal(from_factory.transform(X), expected)
-    # Without a checkpoint, the factory's own weights (seed 0) are used.
+    # Without weights, the factory's own weights (seed 0) are used.
     plain_factory = TorchModuleEmbedder(module_factory=make_frame_model).fit(X)
     assert_allclose(
         plain_factory.transform(X),
@@ -207,12 +207,12 @@ def test_torchscript_and_state_dict_files_give_the_same_embeddings(X, tmp_path):
     )
 
 
-def test_checkpoint_key_selects_the_state_dict(X, tmp_path):
+def test_weights_key_selects_the_state_dict(X, tmp_path):
     model = FrameModel(seed=4)
     path = tmp_path / "checkpoint.pt"
     torch.save({"cfg": {"frame": FRAME}, "model": model.state_dict()}, path)
     embedder = TorchModuleEmbedder(
-        FrameModel(), checkpoint=path, checkpoint_key="model"
+        FrameModel(), weights=path, weights_key="model"
     ).fit(X)
     assert_allclose(
         embedder.transform(X), reference_embeddings(X, model), rtol=1e-5, atol=1e-5
@@ -222,14 +222,54 @@ def test_checkpoint_key_selects_the_state_dict(X, tmp_path):
         ValueError,
         match=r"does not hold a state dict.*top-level keys are \['cfg', 'model'\].*checkpoint_key",
     ):
-        TorchModuleEmbedder(FrameModel(), checkpoint=path).fit(X)
+        TorchModuleEmbedder(FrameModel(), weights=path).fit(X)
     with pytest.raises(
         ValueError,
         match=r"checkpoint_key='weights' is not in .*found: \['cfg', 'model'\]",
     ):
         TorchModuleEmbedder(
-            FrameModel(), checkpoint=path, checkpoint_key="weights"
+            FrameModel(), weights=path, weights_key="weights"
         ).fit(X)
+
+
+def renamed(old, new):
+    """The FutureWarning of a parameter renamed in 0.1."""
+    return f"`{old}` was renamed `{new}` in version 0.1 and will be removed in 0.2."
+
+
+def test_former_names_checkpoint_and_checkpoint_key_warn_and_are_used(X, tmp_path):
+    model = FrameModel(seed=4)
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": model.state_dict()}, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # the new names do not warn
+        expected = TorchModuleEmbedder(FrameModel(), weights=path, weights_key="model").fit(X).transform(X)
+    with pytest.warns(FutureWarning) as record:
+        old = TorchModuleEmbedder(FrameModel(), checkpoint=path, checkpoint_key="model").fit(X)
+    assert [str(w.message) for w in record if w.category is FutureWarning] == [
+        renamed("checkpoint", "weights"), renamed("checkpoint_key", "weights_key"),
+    ]
+    assert_array_equal(old.transform(X), expected)
+    assert_allclose(expected, reference_embeddings(X, model), rtol=1e-5, atol=1e-5)
+    # A TorchScript file under the former name.
+    script_path = tmp_path / "model.pt"
+    save_torchscript(model, script_path)
+    with quiet_jit(), pytest.warns(FutureWarning, match=f"^{re.escape(renamed('checkpoint', 'weights'))}$"):
+        scripted = TorchModuleEmbedder(checkpoint=script_path).fit(X)
+    assert_array_equal(scripted.transform(X), expected)
+
+
+@pytest.mark.parametrize("old, new", [("checkpoint", "weights"), ("checkpoint_key", "weights_key")])
+def test_former_and_new_name_together_are_an_error(X, tmp_path, old, new):
+    path = tmp_path / "weights.pt"
+    torch.save({"model": FrameModel().state_dict()}, path)
+    given = {"weights": path, "weights_key": "model", old: path if old == "checkpoint" else "model"}
+    message = (
+        f"Only one of `{new}` and `{old}` may be given: `{old}` was renamed `{new}` in version 0.1; "
+        f"pass `{new}` only."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        TorchModuleEmbedder(FrameModel(), **given).fit(X)
 
 
 def test_mismatched_state_dict_names_the_keys(X, tmp_path):
@@ -240,7 +280,7 @@ def test_mismatched_state_dict_names_the_keys(X, tmp_path):
     path = tmp_path / "mismatched.pt"
     torch.save(state, path)
     with pytest.raises(ValueError) as error:
-        TorchModuleEmbedder(FrameModel(), checkpoint=path).fit(X)
+        TorchModuleEmbedder(FrameModel(), weights=path).fit(X)
     message = str(error.value)
     assert "does not match the module's state dict" in message
     assert "missing keys (in the module, not in the file): 'proj.bias'" in message
@@ -251,11 +291,11 @@ def test_mismatched_state_dict_names_the_keys(X, tmp_path):
 def test_missing_and_corrupt_files(X, tmp_path):
     missing = tmp_path / "nowhere.pt"
     with pytest.raises(
-        ValueError, match=r"checkpoint='.*nowhere\.pt' is not an existing file"
+        ValueError, match=r"weights='.*nowhere\.pt' is not an existing file"
     ):
-        TorchModuleEmbedder(checkpoint=missing).fit(X)
+        TorchModuleEmbedder(weights=missing).fit(X)
     with pytest.raises(ValueError, match="is not an existing file"):
-        TorchModuleEmbedder(FrameModel(), checkpoint=missing).fit(X)
+        TorchModuleEmbedder(FrameModel(), weights=missing).fit(X)
 
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"certainly not a checkpoint")
@@ -263,12 +303,12 @@ def test_missing_and_corrupt_files(X, tmp_path):
         quiet_jit(),
         pytest.raises(ValueError, match="could not be loaded as a TorchScript file"),
     ):
-        TorchModuleEmbedder(checkpoint=corrupt).fit(X)
+        TorchModuleEmbedder(weights=corrupt).fit(X)
     with pytest.raises(
         ValueError,
         match=r"could not be loaded as a state dict with torch.load\(weights_only=True\)",
     ):
-        TorchModuleEmbedder(FrameModel(), checkpoint=corrupt).fit(X)
+        TorchModuleEmbedder(FrameModel(), weights=corrupt).fit(X)
 
     # A state dict is not a TorchScript file, and vice versa.
     state_path = tmp_path / "weights.pt"
@@ -277,14 +317,14 @@ def test_missing_and_corrupt_files(X, tmp_path):
         quiet_jit(),
         pytest.raises(ValueError, match="could not be loaded as a TorchScript file"),
     ):
-        TorchModuleEmbedder(checkpoint=state_path).fit(X)
+        TorchModuleEmbedder(weights=state_path).fit(X)
     script_path = tmp_path / "model.pt"
     save_torchscript(FrameModel(), script_path)
     with pytest.raises(
         ValueError,
         match="is a TorchScript file, not a state dict: pass it without module",
     ):
-        TorchModuleEmbedder(FrameModel(), checkpoint=script_path).fit(X)
+        TorchModuleEmbedder(FrameModel(), weights=script_path).fit(X)
 
 
 class _Payload:
@@ -296,7 +336,7 @@ def test_state_dict_loading_refuses_pickled_code(X, tmp_path, capsys):
     path = tmp_path / "payload.pt"
     torch.save({"proj.weight": _Payload()}, path)
     with pytest.raises(ValueError, match="could not be loaded as a state dict"):
-        TorchModuleEmbedder(FrameModel(), checkpoint=path).fit(X)
+        TorchModuleEmbedder(FrameModel(), weights=path).fit(X)
     assert "this must never run" not in capsys.readouterr().out
 
 
@@ -310,8 +350,8 @@ def test_how_the_model_is_given_is_checked(X):
         match="module_factory must return a torch.nn.Module; it returned a ndarray",
     ):
         TorchModuleEmbedder(module_factory=make_not_a_module).fit(X)
-    with pytest.raises(ValueError, match="checkpoint_key is only used with checkpoint"):
-        TorchModuleEmbedder(FrameModel(), checkpoint_key="model").fit(X)
+    with pytest.raises(ValueError, match="weights_key is only used with weights"):
+        TorchModuleEmbedder(FrameModel(), weights_key="model").fit(X)
     with pytest.raises(
         ValueError, match="'module' parameter of TorchModuleEmbedder must be"
     ):
@@ -442,7 +482,7 @@ def test_torchscript_embedders_pickle(X, tmp_path):
     script_path = tmp_path / "model.pt"
     save_torchscript(FrameModel(seed=5), script_path)
     with quiet_jit():
-        embedder = TorchModuleEmbedder(checkpoint=script_path).fit(X)
+        embedder = TorchModuleEmbedder(weights=script_path).fit(X)
         expected = embedder.transform(X)
         # ScriptModules do not pickle by themselves; the estimator does.
         with pytest.raises(Exception):  # noqa: B017 - torch's own error type varies

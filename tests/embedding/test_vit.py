@@ -1,6 +1,7 @@
 """Spectrogram ViT: masks, UFO loss, EMA teacher, pre-training, checkpoints, fine-tuning, bad input."""
 
 import re
+import warnings
 from pathlib import Path
 
 import joblib
@@ -9,7 +10,7 @@ import pytest
 import torch
 from sklearn.pipeline import make_pipeline
 
-from skasd import KNNScorer
+from skasd import KNNScorer, WardDAPEmbedder
 from skasd.embedding._vit import MaskedTeacherStudentPretrainer, ViTArcFaceEmbedder
 from skasd.embedding._vit_modules import SpectrogramViT, sincos_positions
 from skasd.embedding._vit_training import (
@@ -223,7 +224,7 @@ def test_checkpoint_round_trip_reproduces_the_saved_weights(tmp_path, clips, pre
         assert torch.equal(saved[key], value.cpu())
     # A learning rate of 1e-12 leaves the loaded weights as they were: student and teacher start from them,
     # and the input statistics come from the file, not from the (louder) clips.
-    resumed = MaskedTeacherStudentPretrainer(**{**TINY_DAP, "lr": 1e-12, "max_epochs": 1}, checkpoint=str(path))
+    resumed = MaskedTeacherStudentPretrainer(**{**TINY_DAP, "lr": 1e-12, "max_epochs": 1}, weights=str(path))
     resumed.fit(3 * clips)
     module = resumed.net_.module_
     for key, value in saved.items():
@@ -234,8 +235,8 @@ def test_checkpoint_round_trip_reproduces_the_saved_weights(tmp_path, clips, pre
     # Fine-tuning starts from the same weights: from the file or from the fitted pre-trainer.
     frozen = dict(TINY_FT, lr=1e-12, max_epochs=1, pooling="mean", mixup_probability=0.0)
     y = ["a", "b"] * 8
-    for encoder in (path, pretrained):
-        tuned = ViTArcFaceEmbedder(**frozen, encoder=encoder, random_state=0).fit(clips, y)
+    for weights in (path, pretrained):
+        tuned = ViTArcFaceEmbedder(**frozen, weights=weights, random_state=0).fit(clips, y)
         np.testing.assert_allclose(tuned.transform(clips), pretrained.transform(clips), atol=1e-5)
         assert not hasattr(tuned, "pretrainer_")
     # The fitted pre-trainer is copied, not changed.
@@ -243,13 +244,66 @@ def test_checkpoint_round_trip_reproduces_the_saved_weights(tmp_path, clips, pre
         **TINY_DAP, random_state=0).fit(clips).transform(clips))
 
 
-def test_unfitted_pretrainer_as_encoder_is_fitted_first(clips, pretrained):
-    encoder = MaskedTeacherStudentPretrainer(**TINY_DAP, random_state=0)
+def test_unfitted_pretrainer_as_weights_is_fitted_first(clips, pretrained):
+    unfitted = MaskedTeacherStudentPretrainer(**TINY_DAP, random_state=0)
     frozen = dict(TINY_FT, lr=1e-12, max_epochs=1, pooling="mean", mixup_probability=0.0)
-    tuned = ViTArcFaceEmbedder(**frozen, encoder=encoder, random_state=0).fit(clips, ["a", "b"] * 8)
-    assert not hasattr(encoder, "net_")  # a clone was fitted
+    tuned = ViTArcFaceEmbedder(**frozen, weights=unfitted, random_state=0).fit(clips, ["a", "b"] * 8)
+    assert not hasattr(unfitted, "net_")  # a clone was fitted
     np.testing.assert_array_equal(tuned.pretrainer_.transform(clips), pretrained.transform(clips))
     np.testing.assert_allclose(tuned.transform(clips), pretrained.transform(clips), atol=1e-5)
+
+
+def renamed(old):
+    """The FutureWarning of a former name of ``weights``."""
+    return f"`{old}` was renamed `weights` in version 0.1 and will be removed in 0.2."
+
+
+def test_former_names_checkpoint_and_encoder_warn_and_are_used(tmp_path, clips, pretrained):
+    path = pretrained.save_checkpoint(tmp_path / "dap.pt")
+    dap = dict(TINY_DAP, max_epochs=1, random_state=0)
+    fine_tuning = dict(TINY_FT, max_epochs=1, random_state=0)
+    y = ["a", "b"] * 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # the new name does not warn
+        expected_dap = MaskedTeacherStudentPretrainer(**dap, weights=path).fit(clips).transform(clips)
+        expected_tuned = {
+            kind: ViTArcFaceEmbedder(**fine_tuning, weights=weights).fit(clips, y).transform(clips)
+            for kind, weights in (("path", path), ("estimator", pretrained))
+        }
+    with pytest.warns(FutureWarning, match=f"^{re.escape(renamed('checkpoint'))}$"):
+        old_dap = MaskedTeacherStudentPretrainer(**dap, checkpoint=path).fit(clips)
+    np.testing.assert_array_equal(old_dap.transform(clips), expected_dap)
+    for kind, weights in (("path", path), ("estimator", pretrained)):
+        with pytest.warns(FutureWarning, match=f"^{re.escape(renamed('encoder'))}$"):
+            old_tuned = ViTArcFaceEmbedder(**fine_tuning, encoder=weights).fit(clips, y)
+        np.testing.assert_array_equal(old_tuned.transform(clips), expected_tuned[kind])
+
+
+@pytest.mark.parametrize("cls, old", [(MaskedTeacherStudentPretrainer, "checkpoint"), (ViTArcFaceEmbedder, "encoder")])
+def test_former_and_new_name_of_weights_together_are_an_error(tmp_path, clips, pretrained, cls, old):
+    path = pretrained.save_checkpoint(tmp_path / "dap.pt")
+    params = TINY_DAP if cls is MaskedTeacherStudentPretrainer else TINY_FT
+    message = (
+        f"Only one of `weights` and `{old}` may be given: `{old}` was renamed `weights` in version 0.1; "
+        "pass `weights` only."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        cls(**params, weights=path, **{old: path}).fit(clips, ["a", "b"] * 8)
+
+
+def test_ward_dap_embedder_hands_its_pretrainer_to_the_fine_tuner_as_weights(clips):
+    """The fitted pre-trainer becomes the fine-tuner's ``weights``, also over a former ``encoder``, silently."""
+    stages = dict(
+        pretrainer=MaskedTeacherStudentPretrainer(**{**TINY_DAP, "max_epochs": 1}),
+        fine_tuner=ViTArcFaceEmbedder(**{**TINY_FT, "max_epochs": 1}, encoder="/no/such/file.pt"),
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        embedder = WardDAPEmbedder(**stages).fit(clips, machine=["fan"] * 16)
+    assert embedder.fine_tuner_.weights is embedder.pretrainer_
+    assert embedder.fine_tuner_.encoder == "deprecated"
+    assert embedder.transform(clips).shape == (16, 16)
 
 
 # --- fine-tuning -------------------------------------------------------------
@@ -317,13 +371,13 @@ def test_mismatched_checkpoint_lists_the_keys_and_both_shapes(tmp_path, clips, p
     path = pretrained.save_checkpoint(tmp_path / "dap.pt")
     wider = dict(TINY_DAP, embed_dim=32)
     with pytest.raises(ValueError, match=r"shape mismatches: 'blocks\.0\.linear1\.bias': \(64,\) in the file, \(128,\)"):
-        MaskedTeacherStudentPretrainer(**wider, checkpoint=path).fit(clips)
-    with pytest.raises(ValueError, match=r"^encoder: .* 'patch_embed\.weight': \(16, 1, 8, 8\) in the file, \(16, 1, 16, 8\) in the"):
-        ViTArcFaceEmbedder(**dict(TINY_FT, patch_size=(16, 8)), encoder=path).fit(clips, ["a", "b"] * 8)
+        MaskedTeacherStudentPretrainer(**wider, weights=path).fit(clips)
+    with pytest.raises(ValueError, match=r"^weights: .* 'patch_embed\.weight': \(16, 1, 8, 8\) in the file, \(16, 1, 16, 8\) in the"):
+        ViTArcFaceEmbedder(**dict(TINY_FT, patch_size=(16, 8)), weights=path).fit(clips, ["a", "b"] * 8)
     with pytest.raises(ValueError, match=r"missing keys \(in the module, not in the file\): 'blocks\.1\."):
-        MaskedTeacherStudentPretrainer(**dict(TINY_DAP, depth=2), checkpoint=path).fit(clips)
-    with pytest.raises(ValueError, match="checkpoint='/no/such/file.pt' is not an existing file"):
-        MaskedTeacherStudentPretrainer(**TINY_DAP, checkpoint="/no/such/file.pt").fit(clips)
+        MaskedTeacherStudentPretrainer(**dict(TINY_DAP, depth=2), weights=path).fit(clips)
+    with pytest.raises(ValueError, match="weights='/no/such/file.pt' is not an existing file"):
+        MaskedTeacherStudentPretrainer(**TINY_DAP, weights="/no/such/file.pt").fit(clips)
 
 
 def test_bad_input_gets_clear_errors(clips):
@@ -371,7 +425,7 @@ def test_training_on_a_gpu_and_reloading_the_pickle(tmp_path, clips):
     assert next(dap.net_.module_.student.parameters()).is_cuda
     path = dap.save_checkpoint(tmp_path / "dap.pt")
     assert all(value.device.type == "cpu" for value in torch.load(path, weights_only=True).values())
-    tuned = ViTArcFaceEmbedder(**{**TINY_FT, "device": "cuda"}, encoder=dap, random_state=0).fit(clips, ["a", "b"] * 8)
+    tuned = ViTArcFaceEmbedder(**{**TINY_FT, "device": "cuda"}, weights=dap, random_state=0).fit(clips, ["a", "b"] * 8)
     out = tuned.transform(clips)
     assert out.shape == (16, 16) and np.isfinite(out).all()
     joblib.dump(tuned, tmp_path / "vit.joblib")
