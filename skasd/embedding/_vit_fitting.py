@@ -75,10 +75,7 @@ def checkpoint_path(checkpoint, parameter="weights"):
 def load_vit(vit, checkpoint, parameter="weights"):
     """Load a state-dict file into ``vit``, strictly; a ValueError names ``parameter`` and the mismatched keys."""
     path = checkpoint_path(checkpoint, parameter)
-    try:
-        return load_into(vit, load_state_dict(path, None), path)
-    except ValueError as exc:
-        raise ValueError(f"{parameter}: {exc}") from exc
+    return load_into(vit, load_state_dict(path, None, parameter), path, parameter)
 
 
 def check_clip_length(vit, n_samples):

@@ -22,17 +22,18 @@ def is_torchscript_archive(path):
         )
 
 
-def load_state_dict(path, key):
+def load_state_dict(path, key, parameter="weights"):
+    """The state dict in ``path`` (under ``key`` if given); errors name ``parameter`` and ``parameter``_key."""
     if is_torchscript_archive(path):
         raise ValueError(
-            f"checkpoint={str(path)!r} is a TorchScript file, not a state dict: pass it without "
+            f"{parameter}={str(path)!r} is a TorchScript file, not a state dict: pass it without "
             "module and module_factory to use the model it holds."
         )
     try:
         loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ValueError(
-            f"checkpoint={str(path)!r} could not be loaded as a state dict with "
+            f"{parameter}={str(path)!r} could not be loaded as a state dict with "
             f"torch.load(weights_only=True): {exc}"
         ) from exc
     if key is not None:
@@ -43,7 +44,7 @@ def load_state_dict(path, key):
                 else type(loaded).__name__
             )
             raise ValueError(
-                f"checkpoint_key={key!r} is not in checkpoint={str(path)!r} (found: {found})."
+                f"{parameter}_key={key!r} is not in {parameter}={str(path)!r} (found: {found})."
             )
         loaded = loaded[key]
     if not isinstance(loaded, Mapping) or not all(
@@ -51,13 +52,13 @@ def load_state_dict(path, key):
     ):
         hint = (
             f" Its top-level keys are {sorted(map(str, loaded))[:10]}: name the one holding the "
-            "state dict with checkpoint_key (e.g. 'model' or 'state_dict')."
+            f"state dict with {parameter}_key (e.g. 'model' or 'state_dict')."
             if isinstance(loaded, Mapping)
             else ""
         )
         raise ValueError(
-            f"checkpoint={str(path)!r} does not hold a state dict (a mapping from names to "
-            f"tensors){'' if key is None else f' under checkpoint_key={key!r}'}.{hint}"
+            f"{parameter}={str(path)!r} does not hold a state dict (a mapping from names to "
+            f"tensors){'' if key is None else f' under {parameter}_key={key!r}'}.{hint}"
         )
     return loaded
 
@@ -68,8 +69,8 @@ def _describe_keys(keys, limit=10):
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
-def load_into(module, state_dict, path):
-    """``module.load_state_dict(state_dict, strict=True)`` with an error naming the keys."""
+def load_into(module, state_dict, path, parameter="weights"):
+    """``module.load_state_dict(state_dict, strict=True)`` with an error naming ``parameter`` and the keys."""
     expected = module.state_dict()
     missing = expected.keys() - state_dict.keys()
     unexpected = state_dict.keys() - expected.keys()
@@ -91,7 +92,7 @@ def load_into(module, state_dict, path):
         if mismatched:
             problems.append("shape mismatches: " + "; ".join(mismatched[:10]))
         raise ValueError(
-            f"checkpoint={str(path)!r} does not match the module's state dict: "
+            f"{parameter}={str(path)!r} does not match the module's state dict: "
             + "; ".join(problems)
             + "."
         )
@@ -99,6 +100,6 @@ def load_into(module, state_dict, path):
         module.load_state_dict(state_dict, strict=True)
     except RuntimeError as exc:  # e.g. a dtype the parameter cannot take
         raise ValueError(
-            f"checkpoint={str(path)!r} does not load into the module: {exc}"
+            f"{parameter}={str(path)!r} does not load into the module: {exc}"
         ) from exc
     return module

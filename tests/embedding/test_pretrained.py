@@ -220,12 +220,12 @@ def test_weights_key_selects_the_state_dict(X, tmp_path):
 
     with pytest.raises(
         ValueError,
-        match=r"does not hold a state dict.*top-level keys are \['cfg', 'model'\].*checkpoint_key",
+        match=r"does not hold a state dict.*top-level keys are \['cfg', 'model'\].*weights_key",
     ):
         TorchModuleEmbedder(FrameModel(), weights=path).fit(X)
     with pytest.raises(
         ValueError,
-        match=r"checkpoint_key='weights' is not in .*found: \['cfg', 'model'\]",
+        match=r"weights_key='weights' is not in .*found: \['cfg', 'model'\]",
     ):
         TorchModuleEmbedder(
             FrameModel(), weights=path, weights_key="weights"

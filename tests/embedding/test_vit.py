@@ -372,7 +372,7 @@ def test_mismatched_checkpoint_lists_the_keys_and_both_shapes(tmp_path, clips, p
     wider = dict(TINY_DAP, embed_dim=32)
     with pytest.raises(ValueError, match=r"shape mismatches: 'blocks\.0\.linear1\.bias': \(64,\) in the file, \(128,\)"):
         MaskedTeacherStudentPretrainer(**wider, weights=path).fit(clips)
-    with pytest.raises(ValueError, match=r"^weights: .* 'patch_embed\.weight': \(16, 1, 8, 8\) in the file, \(16, 1, 16, 8\) in the"):
+    with pytest.raises(ValueError, match=r"^weights=.* 'patch_embed\.weight': \(16, 1, 8, 8\) in the file, \(16, 1, 16, 8\) in the"):
         ViTArcFaceEmbedder(**dict(TINY_FT, patch_size=(16, 8)), weights=path).fit(clips, ["a", "b"] * 8)
     with pytest.raises(ValueError, match=r"missing keys \(in the module, not in the file\): 'blocks\.1\."):
         MaskedTeacherStudentPretrainer(**dict(TINY_DAP, depth=2), weights=path).fit(clips)
