@@ -1,6 +1,7 @@
 """scikit-learn's estimator checks on every public skasd estimator."""
 
 import importlib.util
+import inspect
 import re
 
 import numpy as np
@@ -282,3 +283,22 @@ def test_every_public_estimator_is_exported_at_top_level():
     names = {name for name, _ in all_estimators()}
     assert names, "no public estimator found"
     assert names <= set(skasd.__all__)
+
+
+# Former names of shared parameters, kept for one release with a FutureWarning.
+_RENAMED_PARAMETERS = {"checkpoint": "weights", "checkpoint_key": "weights_key", "encoder": "weights",
+                       "k_neighbors": "synthesis_neighbors"}
+
+
+def test_shared_parameters_have_one_name_and_one_default():
+    """verbose=0 (silent unless asked, as scikit-learn), device="auto", starting weights called weights."""
+    for name, cls in all_estimators():
+        parameters = inspect.signature(cls).parameters
+        if "verbose" in parameters:
+            assert parameters["verbose"].default == 0, name
+        if "device" in parameters:
+            assert parameters["device"].default == "auto", name
+        for old, new in _RENAMED_PARAMETERS.items():
+            if old in parameters:
+                assert new in parameters, name
+                assert parameters[old].default == "deprecated", name

@@ -314,10 +314,16 @@ class KNNScorer(_NeighborScorer):
         Test clips per block of distances (``algorithm="exact"``); None
         sizes blocks to at most 1024 clips and 256 MiB
         (``chunk_size * n_references * 4`` bytes).
-    device : str, default="cpu"
-        ``"cpu"`` (numpy's BLAS), ``"cuda"``, ``"auto"`` (CUDA when
-        available); ``algorithm="hnsw"`` takes ``"cpu"`` or ``"auto"`` and
-        runs on the CPU.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"`` (numpy's
+        BLAS), ``"cuda"``; ``algorithm="hnsw"`` takes ``"cpu"`` or
+        ``"auto"`` and runs on the CPU.
+
+        .. versionchanged:: 0.1
+           The default changed from ``"cpu"`` to ``"auto"``, the default of
+           every skasd estimator with a ``device``. On a machine without a
+           GPU nothing changes; on one with a GPU, distances are float32
+           products there, equal up to rounding.
     n_jobs : int, default=None
         BLAS threads on CPU, and faiss's threads with ``algorithm="hnsw"``;
         None leaves their own settings (all cores).
@@ -372,7 +378,7 @@ class KNNScorer(_NeighborScorer):
         ef_construction=200,
         ef_search=128,
         chunk_size=None,
-        device="cpu",
+        device="auto",
         n_jobs=None,
     ):
         self.metric = metric
@@ -498,10 +504,16 @@ class LocalDensityKNNScorer(_NeighborScorer):
         Clips per block of distances, for the density pass and (with
         ``algorithm="exact"``) for scoring; None sizes blocks to at most
         1024 clips and 256 MiB (``chunk_size * n_references * 4`` bytes).
-    device : str, default="cpu"
-        ``"cpu"`` (numpy's BLAS), ``"cuda"``, ``"auto"`` (CUDA when
-        available); ``algorithm="hnsw"`` takes ``"cpu"`` or ``"auto"`` and
-        runs on the CPU.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"`` (numpy's
+        BLAS), ``"cuda"``; ``algorithm="hnsw"`` takes ``"cpu"`` or
+        ``"auto"`` and runs on the CPU.
+
+        .. versionchanged:: 0.1
+           The default changed from ``"cpu"`` to ``"auto"``, the default of
+           every skasd estimator with a ``device``. On a machine without a
+           GPU nothing changes; on one with a GPU, distances are float32
+           products there, equal up to rounding.
     n_jobs : int, default=None
         BLAS threads on CPU, and faiss's threads with ``algorithm="hnsw"``;
         None leaves their own settings (all cores).
@@ -585,7 +597,7 @@ class LocalDensityKNNScorer(_NeighborScorer):
         ef_construction=200,
         ef_search=128,
         chunk_size=None,
-        device="cpu",
+        device="auto",
         n_jobs=None,
     ):
         self.metric = metric
