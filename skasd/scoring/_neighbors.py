@@ -505,15 +505,8 @@ class LocalDensityKNNScorer(_NeighborScorer):
         ``algorithm="exact"``) for scoring; None sizes blocks to at most
         1024 clips and 256 MiB (``chunk_size * n_references * 4`` bytes).
     device : str, default="auto"
-        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"`` (numpy's
-        BLAS), ``"cuda"``; ``algorithm="hnsw"`` takes ``"cpu"`` or
-        ``"auto"`` and runs on the CPU.
-
-        .. versionchanged:: 0.1
-           The default changed from ``"cpu"`` to ``"auto"``, the default of
-           every skasd estimator with a ``device``. On a machine without a
-           GPU nothing changes; on one with a GPU, distances are float32
-           products there, equal up to rounding.
+        Where the distances are computed, as in :class:`KNNScorer` (whose
+        default was ``"cpu"`` before 0.1, as this one's).
     n_jobs : int, default=None
         BLAS threads on CPU, and faiss's threads with ``algorithm="hnsw"``;
         None leaves their own settings (all cores).
