@@ -1,5 +1,7 @@
 """Domain-wise standardisation of any outlier estimator's anomaly scores."""
 
+import warnings
+
 import numpy as np
 from sklearn.base import MetaEstimatorMixin, _fit_context, clone
 from sklearn.utils import get_tags
@@ -28,7 +30,15 @@ def check_domain(domain, n_clips, name="domain"):
 
 
 def _check_group_sizes(groups, where):
-    """The distinct labels and each clip's label index; an error for a label on 1 clip."""
+    """The distinct labels and each clip's label index; an error for a label on 1 clip.
+
+    ``groups=None``: no domain was given, and all ``where`` is one group.
+    """
+    if groups is None:
+        raise ValueError(
+            f"{where} has a single clip (n_samples=1) and no domain: all clips form one domain, "
+            "and standardising its scores needs at least 2 clips per domain."
+        )
     labels, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
     for label, count in zip(labels, counts):
         if count < 2:
@@ -42,11 +52,13 @@ def _check_group_sizes(groups, where):
 def _standardize_by_group(scores, groups, where):
     """``(scores - mean) / std`` within each group of clips (std with ddof=0).
 
-    A group of constant scores (std 0, up to rounding) gets 0 for all its
-    clips, as :class:`~sklearn.preprocessing.StandardScaler` gives a constant
-    feature.
+    ``groups=None`` standardises all clips as one group. A group of
+    constant scores (std 0, up to rounding) gets 0 for all its clips, as
+    :class:`~sklearn.preprocessing.StandardScaler` gives a constant feature.
     """
     standardized = np.empty_like(scores)
+    if groups is None and len(scores) >= 2:
+        groups = np.zeros(len(scores), dtype=np.intp)
     labels, inverse = _check_group_sizes(groups, where)
     for index in range(len(labels)):
         members = inverse == index
@@ -84,11 +96,23 @@ class DomainStandardizedScorer(MetaEstimatorMixin, BaseScorer):
        method's main restriction for real-world use (Table III).
 
     Because the statistics come from the scored clips, every scoring method
-    needs their ``domain``: ``score_samples(X, domain)``,
+    takes their ``domain``: ``score_samples(X, domain)``,
     ``decision_function(X, domain)``, ``predict(X, domain)`` and
-    ``anomaly_score(X, domain)`` raise a ``ValueError`` naming ``domain``
-    when it is missing. Any labels work (``"source"`` / ``"target"``, or
-    section-domain pairs); clips sharing a label are standardised together.
+    ``anomaly_score(X, domain)``. Any labels work (``"source"`` /
+    ``"target"``, or section-domain pairs); clips sharing a label are
+    standardised together.
+
+    **Without domain** (``domain=None``) all clips of a call form one
+    domain and are standardised together, with a ``UserWarning``: one mean
+    and one standard deviation for all scores is an increasing affine map,
+    which changes no ranking, so the scores then rank the clips exactly as
+    the wrapped estimator's do (every AUC and pAUC is the wrapped
+    estimator's; the scale differs, and ``predict`` flags clips relative to
+    the batch scored). This keeps the estimator usable where no domain can
+    be passed (plain :func:`~sklearn.model_selection.cross_validate`,
+    scikit-learn's scorers and estimator checks), and the warning says
+    that what is evaluated there is the wrapped estimator, not the
+    domain-wise standardisation.
 
     Parameters
     ----------
@@ -134,11 +158,12 @@ class DomainStandardizedScorer(MetaEstimatorMixin, BaseScorer):
     is not a routable method (scikit-learn 1.9), so ``Pipeline.score_samples``
     cannot pass ``domain``, and neither can scikit-learn's scorers, which
     call the response method with ``X`` only: a scorer of
-    :func:`skasd.metrics.make_dcase_scorer` raises the ``ValueError`` about
-    the missing ``domain``, so this estimator cannot be tuned with it in
-    :class:`~sklearn.model_selection.GridSearchCV` or ``cross_validate``.
-    Evaluate it by hand instead: ``dcase_scores(y, model.anomaly_score(X,
-    domain), domain)``.
+    :func:`skasd.metrics.make_dcase_scorer` gets the scores without domain
+    (one domain, with the ``UserWarning``), whose ranking is the wrapped
+    estimator's, so tuning this estimator with it in
+    :class:`~sklearn.model_selection.GridSearchCV` or ``cross_validate``
+    tunes the wrapped estimator only. Evaluate the standardisation by hand
+    instead: ``dcase_scores(y, model.anomaly_score(X, domain), domain)``.
 
     In ``fit``, ``domain`` is used for the training statistics behind
     ``offset_`` (``None``: one domain), and it is passed on to the wrapped
@@ -166,10 +191,19 @@ class DomainStandardizedScorer(MetaEstimatorMixin, BaseScorer):
     >>> z = scorer.anomaly_score(X_test, domain=domain)
     >>> print(round(z[:4].mean(), 6) + 0.0, round(z[:4].std(), 6))
     0.0 1.0
-    >>> scorer.anomaly_score(X_test)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: DomainStandardizedScorer.anomaly_score needs domain, ...
+
+    Without domain, all clips are standardised together: a warning, and
+    the wrapped estimator's ranking.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     z_all = scorer.anomaly_score(X_test)
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    No domain was given to DomainStandardizedScorer.anomaly_score: all clips of X are taken as one domain...
+    >>> raw = scorer.estimator_.anomaly_score(X_test)
+    >>> bool((np.argsort(z_all) == np.argsort(raw)).all())
+    True
     """
 
     _parameter_constraints: dict = {
@@ -214,8 +248,8 @@ class DomainStandardizedScorer(MetaEstimatorMixin, BaseScorer):
         """
         validate_data(self, X, skip_check_array=True)
         n_clips = _num_samples(X)
-        groups = np.full(n_clips, "all", dtype=object) if domain is None else check_domain(domain, n_clips)
-        if n_clips >= 2:  # (fewer: the wrapped estimator's own error is clearer)
+        groups = None if domain is None else check_domain(domain, n_clips)
+        if n_clips >= 2 and groups is not None:  # (fewer: the wrapped estimator's own error is clearer)
             _check_group_sizes(groups, "the training clips")
         estimator = clone(self._get_estimator())
         if _routing_enabled():
@@ -236,14 +270,20 @@ class DomainStandardizedScorer(MetaEstimatorMixin, BaseScorer):
         scores = -np.asarray(self.estimator_.score_samples(X), dtype=np.float64)
         validate_data(self, X, skip_check_array=True, reset=False)
         if domain is None:
-            raise ValueError(
-                f"{type(self).__name__}.{method} needs domain, the domain of each clip "
-                "in X: their scores are standardised with the statistics of the clips of "
-                "the same domain (pass domain=...; for predict and decision_function "
-                "through metadata routing with set_predict_request(domain=True) / "
-                "set_decision_function_request(domain=True))."
+            warnings.warn(
+                f"No domain was given to {type(self).__name__}.{method}: all clips of X are taken as "
+                "one domain and standardised together. That is one increasing affine map of the wrapped "
+                "estimator's anomaly scores, so without domains the standardisation does not change the "
+                "ranking (every AUC is the wrapped estimator's). Pass the domain of each clip as "
+                f"{method}(X, domain=domain) to standardise each domain with its own statistics (for "
+                "predict and decision_function also through metadata routing, with "
+                "set_predict_request(domain=True) / set_decision_function_request(domain=True)).",
+                UserWarning,
+                stacklevel=3,
             )
-        groups = check_domain(domain, _num_samples(X))
+            groups = None
+        else:
+            groups = check_domain(domain, _num_samples(X))
         return _standardize_by_group(scores, groups, "X")
 
     def score_samples(self, X, domain=None):
@@ -253,9 +293,10 @@ class DomainStandardizedScorer(MetaEstimatorMixin, BaseScorer):
         ----------
         X : array-like of shape (n_clips, n_features)
             Clips to score, as the wrapped estimator takes them.
-        domain : array-like of shape (n_clips,)
-            Domain of each clip; required (the default ``None`` raises a
-            ``ValueError``). Each domain present needs at least 2 clips.
+        domain : array-like of shape (n_clips,), default=None
+            Domain of each clip. Each domain present needs at least 2
+            clips. None: all clips form one domain, with a ``UserWarning``
+            (the scores then rank the clips as the wrapped estimator's).
 
         Returns
         -------
@@ -272,8 +313,9 @@ class DomainStandardizedScorer(MetaEstimatorMixin, BaseScorer):
         ----------
         X : array-like of shape (n_clips, n_features)
             Clips to score.
-        domain : array-like of shape (n_clips,)
-            Domain of each clip; required.
+        domain : array-like of shape (n_clips,), default=None
+            Domain of each clip. None: all clips form one domain, with a
+            ``UserWarning``.
 
         Returns
         -------
@@ -289,8 +331,9 @@ class DomainStandardizedScorer(MetaEstimatorMixin, BaseScorer):
         ----------
         X : array-like of shape (n_clips, n_features)
             Clips to score.
-        domain : array-like of shape (n_clips,)
-            Domain of each clip; required.
+        domain : array-like of shape (n_clips,), default=None
+            Domain of each clip. None: all clips form one domain, with a
+            ``UserWarning``.
 
         Returns
         -------
@@ -309,8 +352,9 @@ class DomainStandardizedScorer(MetaEstimatorMixin, BaseScorer):
         ----------
         X : array-like of shape (n_clips, n_features)
             Clips to score.
-        domain : array-like of shape (n_clips,)
-            Domain of each clip; required.
+        domain : array-like of shape (n_clips,), default=None
+            Domain of each clip. None: all clips form one domain, with a
+            ``UserWarning``.
 
         Returns
         -------
@@ -328,15 +372,15 @@ class DomainStandardizedScorer(MetaEstimatorMixin, BaseScorer):
         y : None
             Passed on to ``fit``.
         domain : array-like of shape (n_clips,), default=None
-            Domain of each clip. ``None``: all clips form one domain.
+            Domain of each clip. ``None``: all clips form one domain, with
+            a ``UserWarning`` (from ``predict``).
 
         Returns
         -------
         labels : ndarray of shape (n_clips,)
         """
         self.fit(X, y, domain=domain)
-        groups = np.full(_num_samples(X), "all", dtype=object) if domain is None else domain
-        return self.predict(X, groups)
+        return self.predict(X, domain)
 
     def get_metadata_routing(self):
         """Get the metadata routing of this object.
