@@ -9,8 +9,10 @@ target reference ``a`` and one of its nearest neighbours ``b``::
 
 then score test clips against the real and synthetic references together
 with a plain (:class:`SMOTEKNNScorer`) or a local-density normalised
-(:class:`DADSKNNScorer`) k-NN score. Both need each training clip's domain,
-which reaches ``fit`` through scikit-learn's metadata routing.
+(:class:`DADSKNNScorer`) k-NN score. Both use each training clip's domain,
+which reaches ``fit`` through scikit-learn's metadata routing; without one,
+every clip is a source clip, nothing is synthesised (with a ``UserWarning``)
+and they score as the plain k-NN scorer.
 """
 
 import warnings
@@ -19,9 +21,10 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils._deprecation import DEPRECATED, renamed_parameter
 from ._base import BaseScorer
 from ._distances import augment_queries, normalized_if_cosine
 from ._neighbors import MAX_OFFSET_REFERENCES, KNNScorer, LocalDensityKNNScorer
@@ -35,17 +38,8 @@ _DOMAINS = ("source", "target")
 _NEIGHBOR_BLOCK_BYTES = 64 * 2**20
 
 
-def _check_domain_labels(domain, n_clips, owner):
+def _check_domain_labels(domain, n_clips):
     """``domain`` as a 1-D array of "source" / "target" labels, or a clear error."""
-    if domain is None:
-        raise ValueError(
-            f"{owner}.fit needs domain, the domain ('source' or 'target') of each "
-            "training clip: pass it as fit(X, domain=domain), or, inside a Pipeline, "
-            "GridSearchCV or cross_validate, request it with "
-            f"{owner}().set_fit_request(domain=True) under "
-            "sklearn.set_config(enable_metadata_routing=True) and pass domain=domain "
-            "to the outer fit."
-        )
     values = np.asarray(domain, dtype=object)
     if values.ndim != 1:
         raise ValueError(f"domain must be 1-D with one label per clip; got shape {values.shape}.")
@@ -109,13 +103,19 @@ class _SyntheticReferenceScorer(BaseScorer):
         **BaseScorer._parameter_constraints,
         "metric": [StrOptions({"cosine", "sqeuclidean", "mse"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "k_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "synthesis_neighbors": [Interval(Integral, 1, None, closed="left"), None],
+        "k_neighbors": [Interval(Integral, 1, None, closed="left"), Hidden(StrOptions({DEPRECATED}))],
         "sampling_ratio": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str],
         "n_jobs": [Integral, None],
     }
+
+    # Without a domain nothing is synthesised; the warning says what the
+    # references would have been made from and which scorer remains.
+    _synthesised_from = ""
+    _plain_scorer = ""
 
     def _partner_domain(self):
         raise NotImplementedError
@@ -131,7 +131,7 @@ class _SyntheticReferenceScorer(BaseScorer):
         """Balance: ``round(sampling_ratio * n_source)`` target references in all."""
         return max(0, int(round(self.sampling_ratio * n_source)) - n_target)
 
-    def _partners(self, X, is_target):
+    def _partners(self, X, is_target, n_partners):
         """For each target reference, the rows of X it may be interpolated with, nearest first."""
         owner = type(self).__name__
         partner_domain = self._partner_domain()
@@ -154,12 +154,12 @@ class _SyntheticReferenceScorer(BaseScorer):
                 f"{what} references, but there are none: X has {len(target_rows)} target and "
                 f"{len(X) - len(target_rows)} source clips."
             )
-        k = min(self.k_neighbors, n_candidates)
-        if k < self.k_neighbors:
+        k = min(n_partners, n_candidates)
+        if k < n_partners:
             what = {"target": "other target-domain", "source": "source-domain", "both": "other"}[partner_domain]
             warnings.warn(
                 f"{owner}: only {n_candidates} {what} reference(s) to interpolate with, fewer "
-                f"than k_neighbors={self.k_neighbors}; each target reference is interpolated "
+                f"than synthesis_neighbors={n_partners}; each target reference is interpolated "
                 f"with its {k} nearest.",
                 UserWarning,
                 stacklevel=6,
@@ -167,13 +167,14 @@ class _SyntheticReferenceScorer(BaseScorer):
         nearest = _nearest_in_pool(X[target_rows], X[pool_rows], k, self.metric, exclude=exclude)
         return pool_rows[nearest]
 
-    def _synthesize(self, X, is_target, random_state):
+    def _synthesize(self, X, is_target, random_state, n_partners):
         """Synthetic target references, the real rows each lies between (a, b), and its u."""
         target_rows = np.flatnonzero(is_target)
-        n_new = self._n_synthetic(len(X) - len(target_rows), len(target_rows))
+        # No target references (no domain given): nothing to synthesise from.
+        n_new = self._n_synthetic(len(X) - len(target_rows), len(target_rows)) if len(target_rows) else 0
         if n_new == 0:
             return np.empty((0, X.shape[1]), dtype=X.dtype), np.empty((0, 2), dtype=np.intp), np.empty(0)
-        partners = self._partners(X, is_target)
+        partners = self._partners(X, is_target, n_partners)
         # As in Chawla et al.'s SMOTE: every target reference is the base of
         # the same number of synthetic references; the remainder goes to a
         # random subset of them, each at most once.
@@ -187,20 +188,36 @@ class _SyntheticReferenceScorer(BaseScorer):
 
     def _fit(self, X, domain):
         owner = type(self).__name__
+        n_partners = renamed_parameter(self, "k_neighbors", "synthesis_neighbors")
+        n_partners = 4 if n_partners is None else n_partners
         X = validate_data(self, X, reset=True, dtype=np.float64, ensure_min_samples=1)
-        is_target = _check_domain_labels(domain, len(X), owner) == "target"
-        if not is_target.any():
-            raise ValueError(
-                f"{owner} synthesises target-domain references, but domain has no 'target' "
-                f"clips (all {len(X)} are 'source')."
+        if domain is None:
+            warnings.warn(
+                f"No domain was given to {owner}.fit: all clips are taken as one domain (source), "
+                f"which leaves no target-domain references to {self._synthesised_from}, so {owner} "
+                f"adds no synthetic references and scores as {self._plain_scorer}. Pass each clip's "
+                "domain ('source' or 'target') as fit(X, domain=domain), or through metadata routing "
+                "with set_fit_request(domain=True).",
+                UserWarning,
+                stacklevel=4,
             )
+            is_target = np.zeros(len(X), dtype=bool)
+        else:
+            is_target = _check_domain_labels(domain, len(X)) == "target"
+            if not is_target.any():
+                raise ValueError(
+                    f"{owner} synthesises target-domain references, but domain has no 'target' "
+                    f"clips (all {len(X)} are 'source')."
+                )
         # Cosine: interpolate between unit vectors, so that a synthetic
         # reference's direction does not depend on the lengths of the clips
         # it comes from, which the metric ignores (and zero rows get a clear error).
-        X = normalized_if_cosine(X, self.metric, "X")
+        units = normalized_if_cosine(X, self.metric, "X")
         random_state = check_random_state(self.random_state)
-        synthetic, sources, coefficients = self._synthesize(X, is_target, random_state)
+        synthetic, sources, coefficients = self._synthesize(units, is_target, random_state, n_partners)
         self.synthetic_sources_, self.synthetic_coefficients_ = sources, coefficients
+        # The real clips as given: the k-NN scorer normalises them (cosine) as
+        # it would on its own, so with nothing synthesised it is that scorer.
         self.references_ = np.vstack([X, synthetic]).astype(np.float32)
         self.reference_domain_ = np.concatenate(
             [np.where(is_target, "target", "source"), np.full(len(synthetic), "target")]
@@ -255,8 +272,10 @@ class _SyntheticReferenceScorer(BaseScorer):
             Embeddings of normal training clips.
         y : None
             Ignored.
-        domain : array-like of shape (n_clips,)
-            ``"source"`` or ``"target"`` for each clip; required.
+        domain : array-like of shape (n_clips,), default=None
+            ``"source"`` or ``"target"`` for each clip. None: all clips are
+            source clips and nothing is synthesised, with a ``UserWarning``
+            (see :meth:`fit`).
 
         Returns
         -------
@@ -279,10 +298,10 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
 
         s = a + u * (b - a),    u ~ U(0, 1)
 
-    where ``a`` is a target reference and ``b`` one of its ``k_neighbors``
-    nearest *other target* references (by ``metric``), drawn uniformly.
-    The paper interpolates "between 4 reference samples of the target
-    domain": ``k_neighbors=4``.
+    where ``a`` is a target reference and ``b`` one of its
+    ``synthesis_neighbors`` nearest *other target* references (by
+    ``metric``), drawn uniformly. The paper interpolates "between 4
+    reference samples of the target domain": ``synthesis_neighbors=4``.
 
     Parameters
     ----------
@@ -293,10 +312,10 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
     n_neighbors : int, default=1
         Number of nearest (real or synthetic) references averaged into the
         score; the paper's k-NN baseline uses 1.
-    k_neighbors : int, default=4
+    synthesis_neighbors : int, default=None
         Number of nearest target references each target reference may be
-        interpolated with. With fewer other target references, all of them
-        are used, with a ``UserWarning``.
+        interpolated with; None means 4, the paper's. With fewer other
+        target references, all of them are used, with a ``UserWarning``.
     sampling_ratio : float > 0, default=1.0
         The target domain is oversampled to ``round(sampling_ratio *
         n_source)`` references (real plus synthetic): 1.0 balances the
@@ -310,18 +329,28 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
         Fraction of the real training clips ``offset_`` calls outliers.
     chunk_size : int, default=None
         Test clips per block of distances (see :class:`KNNScorer`).
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"`` or ``"auto"``, for the k-NN distances.
+    device : str, default="auto"
+        Where the k-NN distances are computed: ``"auto"`` (CUDA when
+        available, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"``.
+        The neighbour search and the synthesis run on the CPU; the scores
+        are the same on either device, up to float32 rounding.
     n_jobs : int, default=None
         BLAS threads on CPU; None leaves BLAS's own setting.
+    k_neighbors : int, default="deprecated"
+        Former name of ``synthesis_neighbors``.
+
+        .. deprecated:: 0.1
+           ``k_neighbors`` was renamed ``synthesis_neighbors`` in 0.1 and
+           will be removed in 0.2.
 
     Attributes
     ----------
     scorer_ : KNNScorer
         The k-NN scorer fitted on ``references_``; ``score_samples`` is its.
     references_ : ndarray of shape (n_clips + n_synthetic_, n_features), float32
-        The training clips (L2-normalised for ``metric="cosine"``), in
-        their order, followed by the synthetic target references.
+        The training clips as given, in their order, followed by the
+        synthetic target references (interpolated between the L2-normalised
+        clips for ``metric="cosine"``); ``scorer_`` is fitted on them.
     reference_domain_ : ndarray of shape (n_clips + n_synthetic_,), object
         ``"source"`` or ``"target"`` for each row of ``references_``.
     synthetic_sources_ : ndarray of shape (n_synthetic_, 2), int
@@ -362,7 +391,7 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
     - **Cosine metric**: the references are interpolated as unit vectors
       (the metric ignores lengths); the synthetic ones are then
       re-normalised by the k-NN scorer.
-    - **Too few target references**: with ``k_neighbors`` or fewer, each is
+    - **Too few target references**: with ``synthesis_neighbors`` or fewer, each is
       interpolated with all the other target references and a
       ``UserWarning`` says so; with a single one there is nothing to
       interpolate with: ``ValueError``; with none: ``ValueError``. A target
@@ -375,6 +404,14 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
       clip's own synthetic neighbours then lie close to it, so its
       leave-one-out score is low: the threshold is set mostly by the
       source clips.
+    - **No domain**: ``fit(X)`` without ``domain`` takes every clip as a
+      source clip. There is then no target reference to oversample: no
+      reference is synthesised, a ``UserWarning`` says so, and the scorer
+      is exactly :class:`KNNScorer` with the same settings on ``X`` (same
+      scores, ``offset_`` and ``fit_predict`` labels), so that it runs in
+      plain :func:`~sklearn.model_selection.cross_validate`. A ``domain``
+      with no ``'target'`` clip stays a ``ValueError``: labels that name no
+      target clip are more likely a mistake than a request for plain k-NN.
 
     ``domain`` reaches ``fit`` through metadata routing: in a
     :class:`~sklearn.pipeline.Pipeline` or
@@ -422,16 +459,18 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
         *,
         metric="cosine",
         n_neighbors=1,
-        k_neighbors=4,
+        synthesis_neighbors=None,
         sampling_ratio=1.0,
         random_state=None,
         contamination=0.1,
         chunk_size=None,
-        device="cpu",
+        device="auto",
         n_jobs=None,
+        k_neighbors=DEPRECATED,
     ):
         self.metric = metric
         self.n_neighbors = n_neighbors
+        self.synthesis_neighbors = synthesis_neighbors
         self.k_neighbors = k_neighbors
         self.sampling_ratio = sampling_ratio
         self.random_state = random_state
@@ -439,6 +478,9 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
         self.chunk_size = chunk_size
         self.device = device
         self.n_jobs = n_jobs
+
+    _synthesised_from = "oversample"
+    _plain_scorer = "KNNScorer"
 
     def _partner_domain(self):
         return "target"
@@ -466,10 +508,11 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
             Embeddings of normal training clips of both domains.
         y : None
             Ignored.
-        domain : array-like of shape (n_clips,)
-            ``"source"`` or ``"target"`` for each clip; required (the
-            default ``None`` raises a ``ValueError``). Through metadata
-            routing: ``set_fit_request(domain=True)``.
+        domain : array-like of shape (n_clips,), default=None
+            ``"source"`` or ``"target"`` for each clip. Through metadata
+            routing: ``set_fit_request(domain=True)``. None: every clip is
+            a source clip, so no reference is synthesised and the scorer is
+            :class:`KNNScorer` on ``X``, with a ``UserWarning``.
 
         Returns
         -------
@@ -502,7 +545,7 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
     Wu et al.'s [1]_ k-NN score for DCASE 2025 Task 2, which "integrates
     density estimation with cross-domain interpolation". Extra target-domain
     references are synthesised by interpolating each target reference ``a``
-    toward one of its ``k_neighbors`` nearest references ``b`` of the
+    toward one of its ``synthesis_neighbors`` nearest references ``b`` of the
     domain(s) named by ``interpolate_with`` (by default the *source*
     domain)::
 
@@ -536,9 +579,10 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
         interpolation (the report's "cross-domain interpolation");
         ``"target"``, the other target references (as SMOTE); ``"both"``,
         any other real reference.
-    k_neighbors : int, default=4
+    synthesis_neighbors : int, default=None
         Number of nearest partners each target reference may be interpolated
-        with (all of them, with a ``UserWarning``, when there are fewer).
+        with (all of them, with a ``UserWarning``, when there are fewer);
+        None means 4.
     max_interpolation : float in (0, 1], default=0.5
         Upper bound of ``u``: how far toward the partner a synthetic
         reference may lie.
@@ -571,10 +615,19 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
         Fraction of the real training clips ``offset_`` calls outliers.
     chunk_size : int, default=None
         Clips per block of distances (see :class:`LocalDensityKNNScorer`).
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"`` or ``"auto"``, for the k-NN distances.
+    device : str, default="auto"
+        Where the k-NN distances are computed: ``"auto"`` (CUDA when
+        available, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"``.
+        The neighbour search and the synthesis run on the CPU; the scores
+        are the same on either device, up to float32 rounding.
     n_jobs : int, default=None
         BLAS threads on CPU; None leaves BLAS's own setting.
+    k_neighbors : int, default="deprecated"
+        Former name of ``synthesis_neighbors``.
+
+        .. deprecated:: 0.1
+           ``k_neighbors`` was renamed ``synthesis_neighbors`` in 0.1 and
+           will be removed in 0.2.
 
     Attributes
     ----------
@@ -584,8 +637,9 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
         With ``synthetic_density="interpolate"`` it is a private subclass
         that takes the synthetic densities from this estimator.
     references_ : ndarray of shape (n_clips + n_synthetic_, n_features), float32
-        The training clips (L2-normalised for ``metric="cosine"``), in
-        their order, followed by the synthetic target references.
+        The training clips as given, in their order, followed by the
+        synthetic target references (interpolated between the L2-normalised
+        clips for ``metric="cosine"``); ``scorer_`` is fitted on them.
     reference_domain_ : ndarray of shape (n_clips + n_synthetic_,), object
         ``"source"`` or ``"target"`` for each row of ``references_``.
     synthetic_sources_ : ndarray of shape (n_synthetic_, 2), int
@@ -616,7 +670,7 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
     each sample during inference") and gives no formula. The choices made
     here, each a parameter where it could reasonably go either way:
 
-    - **Partners**: a target reference's ``k_neighbors=4`` nearest
+    - **Partners**: a target reference's ``synthesis_neighbors=4`` nearest
       *source* references (``interpolate_with="source"``), read from
       "cross-domain interpolation"; the report's "target domain
       interpolation" is the other reading (``"target"``). Four neighbours
@@ -644,7 +698,7 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
       ``sampling_ratio`` tried.
     - **Cosine metric**: references are interpolated as unit vectors (the
       metric ignores lengths), as densities are computed.
-    - **Too few references**: fewer partners than ``k_neighbors``: all are
+    - **Too few references**: fewer partners than ``synthesis_neighbors``: all are
       used, with a ``UserWarning``; none (a single target clip with
       ``interpolate_with="target"``): ``ValueError``; no target clips:
       ``ValueError``; no source clips: nothing to synthesise (the target
@@ -654,6 +708,13 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
     - **Threshold**: ``offset_`` from the real training clips' leave-one-out
       scores against all other references, synthetic ones included (the
       synthetic references are not training clips).
+    - **No domain**: ``fit(X)`` without ``domain`` takes every clip as a
+      source clip: no target reference to synthesise from, so none is
+      synthesised, a ``UserWarning`` says so, and the scorer is exactly
+      :class:`LocalDensityKNNScorer` with the same settings on ``X`` (same
+      scores, ``offset_`` and ``fit_predict`` labels), so that it runs in
+      plain :func:`~sklearn.model_selection.cross_validate`. A ``domain``
+      with no ``'target'`` clip stays a ``ValueError``.
 
     ``domain`` reaches ``fit`` through metadata routing
     (``set_fit_request(domain=True)`` under
@@ -703,7 +764,7 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
         *,
         metric="cosine",
         interpolate_with="source",
-        k_neighbors=4,
+        synthesis_neighbors=None,
         max_interpolation=0.5,
         sampling_ratio=1.0,
         synthetic_density="interpolate",
@@ -716,12 +777,13 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
         random_state=None,
         contamination=0.1,
         chunk_size=None,
-        device="cpu",
+        device="auto",
         n_jobs=None,
+        k_neighbors=DEPRECATED,
     ):
         self.metric = metric
         self.interpolate_with = interpolate_with
-        self.k_neighbors = k_neighbors
+        self.synthesis_neighbors = synthesis_neighbors
         self.max_interpolation = max_interpolation
         self.sampling_ratio = sampling_ratio
         self.synthetic_density = synthetic_density
@@ -736,6 +798,10 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
         self.chunk_size = chunk_size
         self.device = device
         self.n_jobs = n_jobs
+        self.k_neighbors = k_neighbors
+
+    _synthesised_from = "synthesise from"
+    _plain_scorer = "LocalDensityKNNScorer"
 
     def _partner_domain(self):
         return self.interpolate_with
@@ -781,10 +847,11 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
             Embeddings of normal training clips of both domains.
         y : None
             Ignored.
-        domain : array-like of shape (n_clips,)
-            ``"source"`` or ``"target"`` for each clip; required (the
-            default ``None`` raises a ``ValueError``). Through metadata
-            routing: ``set_fit_request(domain=True)``.
+        domain : array-like of shape (n_clips,), default=None
+            ``"source"`` or ``"target"`` for each clip. Through metadata
+            routing: ``set_fit_request(domain=True)``. None: every clip is
+            a source clip, so no reference is synthesised and the scorer is
+            :class:`LocalDensityKNNScorer` on ``X``, with a ``UserWarning``.
 
         Returns
         -------

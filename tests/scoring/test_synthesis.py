@@ -1,20 +1,24 @@
 """Tests of SMOTEKNNScorer and DADSKNNScorer against independent computations."""
 
 import pickle
+import re
 import warnings
 
 import numpy as np
 import pytest
 import sklearn
-from sklearn.model_selection import GridSearchCV, PredefinedSplit
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, PredefinedSplit, cross_validate
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import _num_samples
 
 from skasd import DADSKNNScorer, KNNScorer, LocalDensityKNNScorer, SMOTEKNNScorer
 from skasd.metrics import dcase_scores, make_dcase_scorer
+from skasd.utils._torch import resolve_device
 
 
 def _domain_shift(seed, n_source=200, n_target=8, d=6):
@@ -80,15 +84,15 @@ def test_smote_synthetic_references_lie_between_target_neighbours(metric):
         * (points[scorer.synthetic_sources_[:, 1]] - points[scorer.synthetic_sources_[:, 0]]),
         atol=1e-6,
     )
-    # The real references come first, unchanged (unit length for cosine).
-    np.testing.assert_allclose(scorer.references_[: len(X)], points, rtol=1e-6)
+    # The real references come first, as given (the k-NN scorer normalises them itself).
+    np.testing.assert_array_equal(scorer.references_[: len(X)], X.astype(np.float32))
 
 
 @pytest.mark.parametrize("partners", ["source", "target", "both"])
 @pytest.mark.parametrize("metric", ["cosine", "mse"])
 def test_dads_synthetic_references_lie_between_the_allowed_neighbours(partners, metric):
     X, domain, _, _ = _domain_shift(1, n_source=50, n_target=7)
-    scorer = DADSKNNScorer(metric=metric, interpolate_with=partners, k_neighbors=3, random_state=0)
+    scorer = DADSKNNScorer(metric=metric, interpolate_with=partners, synthesis_neighbors=3, random_state=0)
     scorer.fit(X, domain=domain)
     points, pairs = _allowed_pairs(X, domain, partners, 3, metric)
     _check_on_segments(scorer.references_, len(X), points, pairs, max_u=0.5)
@@ -181,10 +185,9 @@ def test_dads_interpolated_densities_and_scores_match_the_formulas(metric, norma
     # With nothing to synthesise, it is a LocalDensityKNNScorer on the clips.
     plain = DADSKNNScorer(metric=metric, normalization=normalization, sampling_ratio=0.01).fit(X, domain=domain)
     assert plain.n_synthetic_ == 0
-    np.testing.assert_array_equal(
-        plain.score_samples(queries),
-        LocalDensityKNNScorer(metric=metric, normalization=normalization).fit(plain.references_).score_samples(queries),
-    )
+    by_hand = LocalDensityKNNScorer(metric=metric, normalization=normalization).fit(X)
+    np.testing.assert_array_equal(plain.score_samples(queries), by_hand.score_samples(queries))
+    assert plain.offset_ == by_hand.offset_
 
 
 def test_cosine_ignores_the_lengths_of_the_clips():
@@ -194,7 +197,9 @@ def test_cosine_ignores_the_lengths_of_the_clips():
     for cls in (SMOTEKNNScorer, DADSKNNScorer):
         plain = cls(random_state=0).fit(X, domain=domain).anomaly_score(queries)
         scaled = cls(random_state=0).fit(X * scales, domain=domain).anomaly_score(queries)
-        np.testing.assert_allclose(plain, scaled, rtol=1e-4, atol=1e-6)
+        # Up to the float32 rounding of the unit rows, as KNNScorer and
+        # LocalDensityKNNScorer themselves (which normalise the real clips).
+        np.testing.assert_allclose(plain, scaled, rtol=1e-3, atol=1e-6)
 
 
 def test_sign_contract_and_leave_one_out_labels():
@@ -256,7 +261,7 @@ def test_inside_grid_search_with_the_dcase_scorer():
     test_fold = np.r_[-np.ones(85, int), np.zeros(80, int)]
     test = test_fold == 0
     grids = [
-        (SMOTEKNNScorer(random_state=0), {"k_neighbors": [2, 4], "sampling_ratio": [0.5, 1.0]}),
+        (SMOTEKNNScorer(random_state=0), {"synthesis_neighbors": [2, 4], "sampling_ratio": [0.5, 1.0]}),
         (DADSKNNScorer(random_state=0), {"interpolate_with": ["source", "target"], "max_interpolation": [0.5, 1.0]}),
     ]
     with sklearn.config_context(enable_metadata_routing=True):
@@ -278,15 +283,108 @@ def test_inside_grid_search_with_the_dcase_scorer():
         np.testing.assert_array_equal(pipe.score_samples(X[test]), direct.score_samples(X[test]))
 
 
+_NO_DOMAIN = (
+    "No domain was given to {owner}.fit: all clips are taken as one domain (source), which leaves no "
+    "target-domain references to {verb}, so {owner} adds no synthetic references and scores as {plain}. "
+    "Pass each clip's domain ('source' or 'target') as fit(X, domain=domain), or through metadata "
+    "routing with set_fit_request(domain=True)."
+)
+
+
+def _no_domain_message(cls):
+    verb, plain = {
+        SMOTEKNNScorer: ("oversample", "KNNScorer"),
+        DADSKNNScorer: ("synthesise from", "LocalDensityKNNScorer"),
+    }[cls]
+    return re.escape(_NO_DOMAIN.format(owner=cls.__name__, verb=verb, plain=plain))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "sqeuclidean", "mse"])
+@pytest.mark.parametrize(
+    "synthesis, plain",
+    [
+        (SMOTEKNNScorer(n_neighbors=2, contamination=0.2), KNNScorer(n_neighbors=2, contamination=0.2)),
+        (
+            DADSKNNScorer(n_neighbors=2, density_neighbors=2, normalization="difference"),
+            LocalDensityKNNScorer(n_neighbors=2, density_neighbors=2, normalization="difference"),
+        ),
+        (
+            DADSKNNScorer(synthetic_density="recompute", density="gwrp", density_decay=0.5, contamination=0.2),
+            LocalDensityKNNScorer(density="gwrp", density_decay=0.5, contamination=0.2),
+        ),
+    ],
+)
+def test_without_domain_nothing_is_synthesised_and_it_scores_as_the_plain_scorer(synthesis, plain, metric):
+    # 100 clips: offset_ falls between two training scores, so no clip sits on it.
+    X = _domain_shift(21, n_source=90, n_target=10)[0]
+    queries = _domain_shift(22)[0]
+    synthesis, plain = clone(synthesis).set_params(metric=metric), clone(plain).set_params(metric=metric)
+    with pytest.warns(UserWarning, match=_no_domain_message(type(synthesis))) as record:
+        synthesis.fit(X)
+    assert len(record) == 1
+    plain.fit(X)
+    assert synthesis.n_synthetic_ == 0 and (synthesis.reference_domain_ == "source").all()
+    # Exactly the plain scorer's numbers: the same float32 computation.
+    assert synthesis.offset_ == plain.offset_
+    for method in ("score_samples", "decision_function", "predict", "anomaly_score"):
+        np.testing.assert_array_equal(getattr(synthesis, method)(queries), getattr(plain, method)(queries))
+    # fit_predict: the plain scorer's leave-one-out labels, and the warning once.
+    with pytest.warns(UserWarning, match=_no_domain_message(type(synthesis))) as record:
+        labels = clone(synthesis).fit_predict(X)
+    assert len(record) == 1
+    labeller = clone(plain).set_params(novelty=False) if "novelty" in plain.get_params() else clone(plain)
+    np.testing.assert_array_equal(labels, labeller.fit_predict(X))
+    assert 0 < np.mean(labels == -1) < 0.5
+
+
+@pytest.mark.parametrize("cls, plain", [(SMOTEKNNScorer, KNNScorer), (DADSKNNScorer, LocalDensityKNNScorer)])
+def test_plain_cross_validate_without_domain(cls, plain):
+    X = _domain_shift(23, n_source=40, n_target=5)[0]
+
+    def mean_score(estimator, X, y=None):
+        return float(estimator.score_samples(X).mean())
+
+    with pytest.warns(UserWarning, match=_no_domain_message(cls)):
+        result = cross_validate(cls(random_state=0), X, scoring=mean_score, cv=3, error_score="raise")
+    expected = cross_validate(plain(), X, scoring=mean_score, cv=3, error_score="raise")
+    np.testing.assert_array_equal(result["test_score"], expected["test_score"])
+
+
 @pytest.mark.parametrize("cls", [SMOTEKNNScorer, DADSKNNScorer])
-def test_missing_domain_says_how_to_pass_it(cls):
-    X, _, _, _ = _domain_shift(17)
-    message = (
-        rf"{cls.__name__}\.fit needs domain.*fit\(X, domain=domain\).*"
-        r"set_fit_request\(domain=True\).*enable_metadata_routing=True"
-    )
-    with pytest.raises(ValueError, match=message):
-        cls().fit(X)
+def test_k_neighbors_is_the_deprecated_name_of_synthesis_neighbors(cls):
+    X, domain, _, _ = _domain_shift(24, n_source=40, n_target=6)
+    partners = "target" if cls is SMOTEKNNScorer else "source"
+    renamed = cls(synthesis_neighbors=2, random_state=0).fit(X, domain=domain)
+    message = re.escape("`k_neighbors` was renamed `synthesis_neighbors` in version 0.1 and will be removed in 0.2.")
+    with pytest.warns(FutureWarning, match=message) as record:
+        old = cls(k_neighbors=2, random_state=0).fit(X, domain=domain)
+    assert len(record) == 1
+    np.testing.assert_array_equal(old.references_, renamed.references_)
+    np.testing.assert_array_equal(old.synthetic_sources_, renamed.synthetic_sources_)
+    # The value is used: partners among the 2 nearest, where the default (4) reaches farther.
+    two_nearest = _allowed_pairs(X, domain, partners, 2, "cosine")[1]
+    assert {tuple(pair) for pair in old.synthetic_sources_} <= two_nearest
+    default = cls(random_state=0).fit(X, domain=domain)  # no FutureWarning: pyproject.toml makes it an error
+    assert not {tuple(pair) for pair in default.synthetic_sources_} <= two_nearest
+    assert {tuple(pair) for pair in default.synthetic_sources_} <= _allowed_pairs(X, domain, partners, 4, "cosine")[1]
+    assert default.get_params()["k_neighbors"] == "deprecated" and default.synthesis_neighbors is None
+    with pytest.raises(ValueError, match=r"Only one of `synthesis_neighbors` and `k_neighbors` may be given"):
+        cls(k_neighbors=2, synthesis_neighbors=3).fit(X, domain=domain)
+    with pytest.raises(InvalidParameterError, match=rf"The 'k_neighbors' parameter of {cls.__name__} must be"):
+        cls(k_neighbors=0).fit(X, domain=domain)
+
+
+@pytest.mark.parametrize("cls", [SMOTEKNNScorer, DADSKNNScorer])
+def test_device_defaults_to_auto(cls):
+    X, domain, _, _ = _domain_shift(25, n_source=30, n_target=5)
+    queries = _domain_shift(26)[0]
+    assert cls().device == "auto"
+    scorer = cls(random_state=0).fit(X, domain=domain)
+    assert scorer.scorer_.device_ == resolve_device("auto")
+    on_cpu = cls(random_state=0, device="cpu").fit(X, domain=domain)
+    # The same references; the same scores up to float32 rounding on a GPU.
+    np.testing.assert_array_equal(scorer.references_, on_cpu.references_)
+    np.testing.assert_allclose(scorer.score_samples(queries), on_cpu.score_samples(queries), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -306,7 +404,7 @@ def test_missing_domain_says_how_to_pass_it(cls):
         (DADSKNNScorer(density_neighbors=3), np.eye(3) + 1, ["source", "source", "target"], r"DADSKNNScorer needs at least 4 training clips \(density_neighbors=3 other references.*\); got 3 samples\."),
     ],
 )
-@pytest.mark.filterwarnings("ignore:.*fewer than k_neighbors:UserWarning")
+@pytest.mark.filterwarnings("ignore:.*fewer than synthesis_neighbors:UserWarning")
 def test_bad_input_in_fit(scorer, X, domain, message):
     with pytest.raises(ValueError, match=message):
         scorer.fit(X, domain=domain)
@@ -326,7 +424,7 @@ def test_bad_input_when_scoring():
 
 def test_too_few_target_references_warns_and_uses_them_all():
     X, domain, _, _ = _domain_shift(19, n_source=30, n_target=3)
-    with pytest.warns(UserWarning, match=r"only 2 other target-domain reference\(s\) to interpolate with, fewer than k_neighbors=4"):
+    with pytest.warns(UserWarning, match=r"only 2 other target-domain reference\(s\) to interpolate with, fewer than synthesis_neighbors=4"):
         scorer = SMOTEKNNScorer(random_state=0).fit(X, domain=domain)
     assert scorer.n_synthetic_ == 27
     # Every pair of distinct target references gets used.
@@ -335,7 +433,7 @@ def test_too_few_target_references_warns_and_uses_them_all():
     # Enough of them: no warning.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        SMOTEKNNScorer(k_neighbors=2, random_state=0).fit(X, domain=domain)
+        SMOTEKNNScorer(synthesis_neighbors=2, random_state=0).fit(X, domain=domain)
 
 
 def test_pickle_and_feature_names():
