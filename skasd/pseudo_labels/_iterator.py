@@ -1,12 +1,13 @@
 """PseudoLabelIterator: retrain an embedder over stages with pseudo-labels and external clips."""
 
 import inspect
+import warnings
 from numbers import Integral
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -30,7 +31,8 @@ class PseudoLabelIterator(TransformerMixin, BaseEstimator):
 
     - assign pseudo-labels (``pseudo_labels=True``): k-means on the
       embeddings per machine type and domain
-      (:func:`~skasd.pseudo_labels.kmeans_pseudo_labels`), and
+      (:func:`~skasd.pseudo_labels.kmeans_pseudo_labels`; without
+      ``domain``, every clip is a source clip), and
     - select pseudo-anomalous external clips (``external=True`` and an
       external pool given to ``fit``): each machine type's model is a
       :class:`~skasd.KMeansCosineScorer` on its training embeddings; external
@@ -63,7 +65,7 @@ class PseudoLabelIterator(TransformerMixin, BaseEstimator):
         Most external clips added per machine type and stage.
     random_state : int, RandomState instance or None, default=None
         Seeds the embedder of each stage (when it has ``random_state``) and k-means.
-    verbose : int, default=1
+    verbose : int, default=0
         Prints one line per stage when > 0 (the embedder has its own ``verbose``).
 
     Attributes
@@ -108,7 +110,7 @@ class PseudoLabelIterator(TransformerMixin, BaseEstimator):
         n_clusters_target=4,
         n_max=1000,
         random_state=None,
-        verbose=1,
+        verbose=0,
     ):
         self.embedder = embedder
         self.n_stages = n_stages
@@ -131,9 +133,15 @@ class PseudoLabelIterator(TransformerMixin, BaseEstimator):
         X : array-like of shape (n_clips, n_samples)
             Normal training waveforms.
         y : array-like of shape (n_clips,)
-            Machine type of each clip.
-        domain : array-like of shape (n_clips,)
-            ``"source"`` or ``"target"`` per clip (k-means runs per domain).
+            Machine type of each clip; required, as a classifier's ``y``:
+            the embedder learns to tell the machine types apart.
+        domain : array-like of shape (n_clips,), default=None
+            ``"source"`` or ``"target"`` per clip (k-means runs per machine
+            type and domain). None: every clip is a source clip, so k-means
+            finds ``n_clusters_source`` clusters among all clips of each
+            machine type and ``n_clusters_target`` is unused (a
+            ``UserWarning`` says so when it was set to another value than
+            its default and k-means runs).
         attributes : array-like of shape (n_clips,), default=None
             Known attribute of each clip, empty or None where unknown.
         X_external : array-like of shape (n_external, n_samples), default=None
@@ -155,7 +163,8 @@ class PseudoLabelIterator(TransformerMixin, BaseEstimator):
                 "machine type of each clip."
             )
         if domain is None:
-            raise ValueError("PseudoLabelIterator.fit needs domain ('source' or 'target' per clip).")
+            self._warn_without_domain()
+            domain = np.full(len(X), "source")
         machine = np.asarray(y).astype(str)
         domain = np.asarray(domain)
         if machine.shape != (len(X),) or domain.shape != (len(X),):
@@ -213,6 +222,20 @@ class PseudoLabelIterator(TransformerMixin, BaseEstimator):
         self.embedder_ = previous
         return self
 
+    def _warn_without_domain(self):
+        """Warn when, with every clip a source clip, a setting of the user's has no effect."""
+        default = inspect.signature(type(self).__init__).parameters["n_clusters_target"].default
+        if self.pseudo_labels and self.n_stages > 1 and self.n_clusters_target != default:
+            warnings.warn(
+                f"No domain was given to {type(self).__name__}.fit: all clips are taken as one "
+                "domain (source), so the k-means pseudo-labels are n_clusters_source="
+                f"{self.n_clusters_source} clusters per machine type and n_clusters_target="
+                f"{self.n_clusters_target} has no effect. Pass domain=... ('source' or 'target' "
+                "per clip) to cluster the target clips apart.",
+                UserWarning,
+                stacklevel=4,
+            )
+
     def _select(self, embeddings, machine, domain, external_embeddings, external_class):
         """Score the pool with one KMeansCosineScorer per machine type and select (Section 4.1)."""
         from ..scoring import KMeansCosineScorer
@@ -232,6 +255,11 @@ class PseudoLabelIterator(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
+        # transform gives the embedder's embeddings, in the embedder's dtype (float32 for skasd's).
+        embedder = _default_embedder() if self.embedder is None else self.embedder
+        inner = get_tags(embedder).transformer_tags
+        if inner is not None:
+            tags.transformer_tags.preserves_dtype = list(inner.preserves_dtype)
         return tags
 
     def transform(self, X):

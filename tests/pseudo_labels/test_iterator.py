@@ -1,7 +1,12 @@
 """PseudoLabelIterator: stages, pseudo-labels, external clips, bad input."""
 
+import re
+import warnings
+
 import numpy as np
 import pytest
+from sklearn.model_selection import StratifiedKFold, cross_validate
+from sklearn.utils import get_tags
 
 from skasd import MultiBranchEmbedder
 from skasd.datasets import make_machine_sounds
@@ -66,14 +71,60 @@ def test_stages_relabel_with_pseudo_labels_and_add_external_clips(data):
     assert set(selected["label"]) <= {"fan_gearbox", "pump_gearbox"}
     assert len(second.embedder.classes_) == len(set(second.labels)) + selected["label"].nunique()
     assert model.transform(data.X[:3]).shape == (3, 16)
+    # The embedder's float32, as the tags say (scikit-learn's check_transformer_preserve_dtypes).
+    assert model.transform(data.X[:3]).dtype == np.float32
+    assert get_tags(model).transformer_tags.preserves_dtype == ["float32"]
     assert model.embedder_ is second.embedder and second.history is not None
 
 
 def test_ablation_switches(data):
-    plain = _iterator(n_stages=2, pseudo_labels=False, external=False).fit(
-        data.X, data.machine, domain=data.domain, X_external=data.X_external
-    )
+    # Without domain too: k-means never runs, so n_clusters_target=2 loses nothing and nothing warns.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        plain = _iterator(n_stages=2, pseudo_labels=False, external=False).fit(
+            data.X, data.machine, X_external=data.X_external
+        )
     assert list(plain.stages_[1].labels) == list(data.machine) and plain.stages_[1].external.empty
+
+
+_NO_DOMAIN = re.escape(
+    "No domain was given to PseudoLabelIterator.fit: all clips are taken as one domain (source), so the "
+    "k-means pseudo-labels are n_clusters_source=3 clusters per machine type and n_clusters_target=2 has no "
+    "effect. Pass domain=... ('source' or 'target' per clip) to cluster the target clips apart."
+)
+
+
+def test_plain_cross_validate_without_domain_takes_every_clip_as_source(data):
+    def finite_embeddings(estimator, X, y):
+        return float(np.isfinite(estimator.transform(X)).all())
+
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    with pytest.warns(UserWarning, match=_NO_DOMAIN) as record:
+        result = cross_validate(
+            _iterator(n_stages=2, external=False), data.X, data.machine, cv=cv, scoring=finite_embeddings,
+            return_estimator=True, error_score="raise",
+        )
+    assert len(record) == 2  # once per fit
+    np.testing.assert_array_equal(result["test_score"], 1.0)
+    for model, (train, _) in zip(result["estimator"], cv.split(data.X, data.machine), strict=True):
+        labels, machine = model.stages_[1].labels, data.machine[train]
+        # k-means per machine type over all its clips, target clips included: source clusters only.
+        for machine_type in ("fan", "pump"):
+            assert {label.rsplit("_", 1)[1] for label in labels[machine == machine_type]} == {"s0", "s1", "s2"}
+
+
+def test_verbose_defaults_to_silent(data, capsys):
+    def iterator(**kwargs):
+        return PseudoLabelIterator(MultiBranchEmbedder(**TINY_EMBEDDER, triplet=True), n_stages=1, **kwargs)
+
+    assert PseudoLabelIterator().verbose == 0
+    # One stage: k-means never runs, so n_clusters_target has nothing to lose and nothing warns.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        iterator(n_clusters_target=2).fit(data.X, data.machine)
+    assert capsys.readouterr().out == ""
+    iterator(verbose=1).fit(data.X, data.machine, domain=data.domain)
+    assert capsys.readouterr().out.startswith("[PseudoLabelIterator] stage 1/1: 2 classes, 0 external clips")
 
 
 def test_known_attributes_enter_the_labels(data):
@@ -85,8 +136,9 @@ def test_known_attributes_enter_the_labels(data):
 def test_bad_input(data):
     with pytest.raises(ValueError, match="n_stages"):
         _iterator(n_stages=0).fit(data.X, data.machine, domain=data.domain)
-    with pytest.raises(ValueError, match="needs domain"):
-        _iterator().fit(data.X, data.machine)
+    # y (the machine type of each clip) stays required, as a classifier's: the embedder learns to tell them apart.
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        _iterator().fit(data.X)
     fan = data.machine == "fan"
     with pytest.raises(ValueError, match="Triplet positives need a clip of another machine type"):
         _iterator(n_stages=1).fit(
