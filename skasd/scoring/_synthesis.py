@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._deprecation import DEPRECATED, renamed_parameter
@@ -103,10 +104,11 @@ class _SyntheticReferenceScorer(BaseScorer):
         **BaseScorer._parameter_constraints,
         "metric": [StrOptions({"cosine", "sqeuclidean", "mse"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "synthesis_neighbors": [Interval(Integral, 1, None, closed="left"), None],
+        "synthesis_neighbors": [Interval(Integral, 1, None, closed="left")],
         "k_neighbors": [Interval(Integral, 1, None, closed="left"), Hidden(StrOptions({DEPRECATED}))],
         "sampling_ratio": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
+        "novelty": ["boolean"],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str],
         "n_jobs": [Integral, None],
@@ -189,7 +191,6 @@ class _SyntheticReferenceScorer(BaseScorer):
     def _fit(self, X, domain):
         owner = type(self).__name__
         n_partners = renamed_parameter(self, "k_neighbors", "synthesis_neighbors")
-        n_partners = 4 if n_partners is None else n_partners
         X = validate_data(self, X, reset=True, dtype=np.float64, ensure_min_samples=1)
         if domain is None:
             warnings.warn(
@@ -239,6 +240,7 @@ class _SyntheticReferenceScorer(BaseScorer):
             X = X - scorer.center_
         return scorer._scores(augment_queries(X, self.metric), exclude=rows)
 
+    @available_if(BaseScorer._scoring_available)
     def score_samples(self, X):
         """Opposite of the anomaly score: higher for more normal clips.
 
@@ -258,13 +260,14 @@ class _SyntheticReferenceScorer(BaseScorer):
         X = validate_data(self, X, reset=False, dtype=np.float32, ensure_min_samples=1)
         return self.scorer_.score_samples(X)
 
+    @available_if(BaseScorer._fit_predict_available)
     def fit_predict(self, X, y=None, domain=None):
         """Fit, then label each training clip against the *other* references.
 
-        As :meth:`KNNScorer.fit_predict`: each real training clip is scored
-        leaving itself out of the references (the synthetic references stay),
-        so that a fraction ``contamination`` of them is flagged rather than
-        none.
+        Only with ``novelty=False``, as :meth:`KNNScorer.fit_predict`: each
+        real training clip is scored leaving itself out of the references (the
+        synthetic references stay), so that a fraction ``contamination`` of
+        them is flagged rather than none.
 
         Parameters
         ----------
@@ -312,10 +315,10 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
     n_neighbors : int, default=1
         Number of nearest (real or synthetic) references averaged into the
         score; the paper's k-NN baseline uses 1.
-    synthesis_neighbors : int, default=None
+    synthesis_neighbors : int, default=4
         Number of nearest target references each target reference may be
-        interpolated with; None means 4, the paper's. With fewer other
-        target references, all of them are used, with a ``UserWarning``.
+        interpolated with (the paper's 4). With fewer other target
+        references, all of them are used, with a ``UserWarning``.
     sampling_ratio : float > 0, default=1.0
         The target domain is oversampled to ``round(sampling_ratio *
         n_source)`` references (real plus synthetic): 1.0 balances the
@@ -327,6 +330,10 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
         neighbour, and ``u``. An int makes ``fit`` reproducible.
     contamination : float in (0, 0.5], default=0.1
         Fraction of the real training clips ``offset_`` calls outliers.
+    novelty : bool, default=True
+        As in :class:`KNNScorer`: True scores new clips, without
+        ``fit_predict``; False offers only ``fit_predict``, the labels of
+        the real training clips, each scored without itself.
     chunk_size : int, default=None
         Test clips per block of distances (see :class:`KNNScorer`).
     device : str, default="auto"
@@ -459,10 +466,11 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
         *,
         metric="cosine",
         n_neighbors=1,
-        synthesis_neighbors=None,
+        synthesis_neighbors=4,
         sampling_ratio=1.0,
         random_state=None,
         contamination=0.1,
+        novelty=True,
         chunk_size=None,
         device="auto",
         n_jobs=None,
@@ -475,6 +483,7 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
         self.sampling_ratio = sampling_ratio
         self.random_state = random_state
         self.contamination = contamination
+        self.novelty = novelty
         self.chunk_size = chunk_size
         self.device = device
         self.n_jobs = n_jobs
@@ -579,10 +588,9 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
         interpolation (the report's "cross-domain interpolation");
         ``"target"``, the other target references (as SMOTE); ``"both"``,
         any other real reference.
-    synthesis_neighbors : int, default=None
+    synthesis_neighbors : int, default=4
         Number of nearest partners each target reference may be interpolated
-        with (all of them, with a ``UserWarning``, when there are fewer);
-        None means 4.
+        with (all of them, with a ``UserWarning``, when there are fewer).
     max_interpolation : float in (0, 1], default=0.5
         Upper bound of ``u``: how far toward the partner a synthetic
         reference may lie.
@@ -613,6 +621,8 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
         Draws the synthetic references. An int makes ``fit`` reproducible.
     contamination : float in (0, 0.5], default=0.1
         Fraction of the real training clips ``offset_`` calls outliers.
+    novelty : bool, default=True
+        As in :class:`SMOTEKNNScorer`.
     chunk_size : int, default=None
         Clips per block of distances (see :class:`LocalDensityKNNScorer`).
     device : str, default="auto"
@@ -764,7 +774,7 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
         *,
         metric="cosine",
         interpolate_with="source",
-        synthesis_neighbors=None,
+        synthesis_neighbors=4,
         max_interpolation=0.5,
         sampling_ratio=1.0,
         synthetic_density="interpolate",
@@ -776,6 +786,7 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
         eps=1e-6,
         random_state=None,
         contamination=0.1,
+        novelty=True,
         chunk_size=None,
         device="auto",
         n_jobs=None,
@@ -795,6 +806,7 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
         self.eps = eps
         self.random_state = random_state
         self.contamination = contamination
+        self.novelty = novelty
         self.chunk_size = chunk_size
         self.device = device
         self.n_jobs = n_jobs

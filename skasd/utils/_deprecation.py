@@ -6,6 +6,7 @@ is first read, :func:`renamed_parameter` gives the value to use, with a
 FutureWarning when the old name was set.
 """
 
+import inspect
 import warnings
 
 __all__ = ["DEPRECATED", "renamed_parameter"]
@@ -21,7 +22,7 @@ def renamed_parameter(estimator, old, new, *, version="0.1", removal="0.2"):
     ----------
     estimator : estimator
         Has both parameters: ``old`` defaults to ``"deprecated"``, ``new``
-        to None.
+        to its own default.
     old, new : str
         The former and the current name of the parameter.
     version : str, default="0.1"
@@ -38,18 +39,20 @@ def renamed_parameter(estimator, old, new, *, version="0.1", removal="0.2"):
     Raises
     ------
     ValueError
-        When both ``old`` and ``new`` (not None) were given.
+        When both ``old`` and ``new`` (not at its default) were given.
 
     Examples
     --------
     >>> import warnings
-    >>> from types import SimpleNamespace
     >>> from skasd.utils._deprecation import renamed_parameter
-    >>> renamed_parameter(SimpleNamespace(checkpoint="deprecated", weights="a.pt"), "checkpoint", "weights")
+    >>> class Embedder:
+    ...     def __init__(self, weights=None, checkpoint="deprecated"):
+    ...         self.weights, self.checkpoint = weights, checkpoint
+    >>> renamed_parameter(Embedder(weights="a.pt"), "checkpoint", "weights")
     'a.pt'
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     renamed_parameter(SimpleNamespace(checkpoint="b.pt", weights=None), "checkpoint", "weights")
+    ...     renamed_parameter(Embedder(checkpoint="b.pt"), "checkpoint", "weights")
     'b.pt'
     >>> str(caught[0].message)
     '`checkpoint` was renamed `weights` in version 0.1 and will be removed in 0.2.'
@@ -58,7 +61,8 @@ def renamed_parameter(estimator, old, new, *, version="0.1", removal="0.2"):
     new_value = getattr(estimator, new)
     if isinstance(old_value, str) and old_value == DEPRECATED:
         return new_value
-    if new_value is not None:
+    default = inspect.signature(type(estimator)).parameters[new].default
+    if new_value is not default and not (type(new_value) is type(default) and new_value == default):
         raise ValueError(
             f"Only one of `{new}` and `{old}` may be given: `{old}` was renamed `{new}` in version {version}; "
             f"pass `{new}` only."

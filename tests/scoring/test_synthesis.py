@@ -13,8 +13,6 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils._param_validation import InvalidParameterError
-from sklearn.utils.estimator_checks import parametrize_with_checks
-from sklearn.utils.validation import _num_samples
 
 from skasd import DADSKNNScorer, KNNScorer, LocalDensityKNNScorer, SMOTEKNNScorer
 from skasd.metrics import dcase_scores, make_dcase_scorer
@@ -206,7 +204,8 @@ def test_sign_contract_and_leave_one_out_labels():
     X, domain, _, _ = _domain_shift(13, n_source=300, n_target=10)
     queries = _domain_shift(14)[0]
     for scorer in (SMOTEKNNScorer(contamination=0.2, random_state=0), DADSKNNScorer(contamination=0.2, random_state=0)):
-        labels = scorer.fit_predict(X, domain=domain)
+        labels = clone(scorer).set_params(novelty=False).fit_predict(X, domain=domain)
+        scorer.fit(X, domain=domain)
         np.testing.assert_array_equal(scorer.anomaly_score(queries), -scorer.score_samples(queries))
         np.testing.assert_allclose(scorer.decision_function(queries), scorer.score_samples(queries) - scorer.offset_)
         np.testing.assert_array_equal(scorer.predict(queries), np.where(scorer.decision_function(queries) < 0, -1, 1))
@@ -330,10 +329,9 @@ def test_without_domain_nothing_is_synthesised_and_it_scores_as_the_plain_scorer
         np.testing.assert_array_equal(getattr(synthesis, method)(queries), getattr(plain, method)(queries))
     # fit_predict: the plain scorer's leave-one-out labels, and the warning once.
     with pytest.warns(UserWarning, match=_no_domain_message(type(synthesis))) as record:
-        labels = clone(synthesis).fit_predict(X)
+        labels = clone(synthesis).set_params(novelty=False).fit_predict(X)
     assert len(record) == 1
-    labeller = clone(plain).set_params(novelty=False) if "novelty" in plain.get_params() else clone(plain)
-    np.testing.assert_array_equal(labels, labeller.fit_predict(X))
+    np.testing.assert_array_equal(labels, clone(plain).set_params(novelty=False).fit_predict(X))
     assert 0 < np.mean(labels == -1) < 0.5
 
 
@@ -367,7 +365,7 @@ def test_k_neighbors_is_the_deprecated_name_of_synthesis_neighbors(cls):
     default = cls(random_state=0).fit(X, domain=domain)  # no FutureWarning: pyproject.toml makes it an error
     assert not {tuple(pair) for pair in default.synthetic_sources_} <= two_nearest
     assert {tuple(pair) for pair in default.synthetic_sources_} <= _allowed_pairs(X, domain, partners, 4, "cosine")[1]
-    assert default.get_params()["k_neighbors"] == "deprecated" and default.synthesis_neighbors is None
+    assert default.get_params()["k_neighbors"] == "deprecated" and default.synthesis_neighbors == 4
     with pytest.raises(ValueError, match=r"Only one of `synthesis_neighbors` and `k_neighbors` may be given"):
         cls(k_neighbors=2, synthesis_neighbors=3).fit(X, domain=domain)
     with pytest.raises(InvalidParameterError, match=rf"The 'k_neighbors' parameter of {cls.__name__} must be"):
@@ -448,39 +446,3 @@ def test_pickle_and_feature_names():
             warnings.simplefilter("error")
             np.testing.assert_array_equal(restored.score_samples(frame), scorer.score_samples(frame))
 
-
-# scikit-learn's estimator checks, with domain supplied: test_common.py runs
-# them on the public classes, whose fit cannot run without domain there.
-def _check_domain(n_clips):
-    """Every fifth clip (and the last) is a target clip."""
-    index = np.arange(n_clips)
-    return np.where((index % 5 == 4) | (index == n_clips - 1), "target", "source")
-
-
-class _SMOTEWithDomain(SMOTEKNNScorer):
-    def fit(self, X, y=None, domain=None):
-        return super().fit(X, y, domain=_check_domain(_num_samples(X)) if domain is None else domain)
-
-
-class _DADSWithDomain(DADSKNNScorer):
-    def fit(self, X, y=None, domain=None):
-        return super().fit(X, y, domain=_check_domain(_num_samples(X)) if domain is None else domain)
-
-
-_NOVELTY = "novelty detector: fit(X).predict(X) finds each clip among the references (tested above)"
-
-
-def _expected_with_domain(estimator):
-    failed = {"check_outliers_train": _NOVELTY, "check_outliers_fit_predict": _NOVELTY}
-    if estimator.metric == "cosine":
-        failed["check_estimators_dtypes"] = "integer rows, some all zero: undefined cosine (tested)"
-    return failed
-
-
-@pytest.mark.filterwarnings("ignore:.*fewer than k_neighbors:UserWarning")  # the checks' few target clips
-@parametrize_with_checks(
-    [_SMOTEWithDomain(metric="sqeuclidean"), _DADSWithDomain(metric="mse"), _SMOTEWithDomain(), _DADSWithDomain()],
-    expected_failed_checks=_expected_with_domain,
-)
-def test_estimator_checks_with_domain(estimator, check):
-    check(estimator)
