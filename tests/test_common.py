@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.validation import _num_samples
 
 import skasd
 from skasd.utils.discovery import all_estimators
@@ -33,6 +34,34 @@ def _small_vit(cls, **params):
     )
 
 
+def _spectrum_embedder(**params):
+    """A spectrum-only MultiBranchEmbedder: takes clips of any length (the default STFT branches need 4096 samples)."""
+    return skasd.MultiBranchEmbedder(
+        branches=("spectrum",), embedding_dim=4, channels=(2,), n_subclusters=2, batch_size=8, max_epochs=2,
+        random_state=0, verbose=0, **params,
+    )
+
+
+def _target_every_fifth(n_clips):
+    """A domain for the checks' clips: every fifth clip (and the last) is a target clip."""
+    index = np.arange(n_clips)
+    return np.where((index % 5 == 4) | (index == n_clips - 1), "target", "source")
+
+
+class _SMOTEWithDomain(skasd.SMOTEKNNScorer):
+    """Supplies a domain where the checks pass none, so that they run the synthesis."""
+
+    def fit(self, X, y=None, domain=None):
+        return super().fit(X, y, domain=_target_every_fifth(_num_samples(X)) if domain is None else domain)
+
+
+class _DADSWithDomain(skasd.DADSKNNScorer):
+    """Supplies a domain where the checks pass none, so that they run the synthesis."""
+
+    def fit(self, X, y=None, domain=None):
+        return super().fit(X, y, domain=_target_every_fifth(_num_samples(X)) if domain is None else domain)
+
+
 # The checks draw clips of 1 to 20 samples. Where an estimator's defaults
 # cannot take them (each such refusal is a clear error, tested below in
 # test_defaults_refuse_clips_too_short_for_them), the checks run on
@@ -40,11 +69,10 @@ def _small_vit(cls, **params):
 # does: {class name: instances}.
 CHECKED_INSTANCES = {
     # A spectrum-only network takes any length; the default STFT branches need 4096 samples.
-    "MultiBranchEmbedder": [
-        skasd.MultiBranchEmbedder(
-            branches=("spectrum",), embedding_dim=4, channels=(2,), n_subclusters=2, batch_size=8, max_epochs=2,
-            random_state=0, verbose=0,
-        ),
+    "MultiBranchEmbedder": [_spectrum_embedder()],
+    # The spectrum-only embedder above, trained in two stages.
+    "PseudoLabelIterator": [
+        skasd.PseudoLabelIterator(_spectrum_embedder(), n_stages=2, n_clusters_source=1, random_state=0),
     ],
     # conv1 takes clips of any length; the default layer (pool5) needs 3319 samples.
     "SoundNetEmbedder": [skasd.SoundNetEmbedder(layer="conv1")],
@@ -99,6 +127,13 @@ EXTRA_INSTANCES = [
     skasd.KNNScorer(metric="sqeuclidean", novelty=False),
     skasd.LocalDensityKNNScorer(metric="sqeuclidean", novelty=False),
     skasd.KMeansCosineScorer(novelty=False),
+    skasd.SMOTEKNNScorer(metric="sqeuclidean", novelty=False),
+    skasd.DADSKNNScorer(metric="mse", novelty=False),
+    # With target clips, the synthesis runs under the checks too.
+    _SMOTEWithDomain(metric="sqeuclidean", n_neighbors=2),
+    _DADSWithDomain(metric="mse", n_neighbors=2),
+    _SMOTEWithDomain(),
+    _DADSWithDomain(),
     skasd.WardPseudoAttributes(n_clusters=3),
     skasd.WardPseudoAttributes(selection="gap"),
 ]
@@ -126,78 +161,13 @@ _COSINE_ZERO_ROWS = (
 # expected failures of the project (pyproject's xfail_strict makes a stale
 # entry fail). {class name: {check name: reason}}, plus the metric-dependent
 # entry of _expected_failed_checks.
-_NEEDS_DOMAIN_IN_FIT = dict.fromkeys(
-    [
-        "check_classifier_data_not_an_array",
-        "check_dict_unchanged",
-        "check_dont_overwrite_parameters",
-        "check_dtype_object",
-        "check_estimators_fit_returns_self",
-        "check_estimators_nan_inf",
-        "check_estimators_overwrite_params",
-        "check_estimators_pickle",
-        "check_estimators_pickle(readonly_memmap=True)",
-        "check_f_contiguous_array_estimator",
-        "check_fit2d_1feature",
-        "check_fit2d_1sample",
-        "check_fit2d_predict1d",
-        "check_fit_check_is_fitted",
-        "check_fit_idempotent",
-        "check_fit_score_takes_y",
-        "check_methods_sample_order_invariance",
-        "check_methods_subset_invariance",
-        "check_n_features_in",
-        "check_n_features_in_after_fitting",
-        "check_outliers_fit_predict",
-        "check_outliers_train",
-        "check_outliers_train(readonly_memmap=True)",
-        "check_pipeline_consistency",
-        "check_positive_only_tag_during_fit",
-        "check_readonly_memmap_input",
-    ],
-    "fit needs the domain metadata",
-)
 EXPECTED_FAILED_CHECKS = {
     "DomainStandardizedScorer": {
-        **dict.fromkeys(
-            [
-                "check_estimators_dtypes",
-                "check_dtype_object",
-                "check_estimators_pickle",
-                "check_estimators_pickle(readonly_memmap=True)",
-                "check_f_contiguous_array_estimator",
-                "check_outliers_fit_predict",
-                "check_outliers_train",
-                "check_outliers_train(readonly_memmap=True)",
-                "check_classifier_data_not_an_array",
-                "check_methods_sample_order_invariance",
-                "check_dict_unchanged",
-                "check_fit_idempotent",
-            ],
-            "scoring needs `domain`",
-        ),
         "check_methods_subset_invariance": (
             "a clip's score depends on the other clips of its domain scored with it (the method "
             "standardises with the test clips' statistics): not independent by design"
         ),
     },
-    "SMOTEKNNScorer": _NEEDS_DOMAIN_IN_FIT,
-    "DADSKNNScorer": _NEEDS_DOMAIN_IN_FIT,
-    "PseudoLabelIterator": dict.fromkeys(
-        [
-            "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object", "check_estimators_dtypes",
-            "check_estimators_fit_returns_self", "check_estimators_nan_inf", "check_estimators_overwrite_params",
-            "check_estimators_pickle", "check_estimators_pickle(readonly_memmap=True)",
-            "check_f_contiguous_array_estimator", "check_fit2d_predict1d", "check_fit_check_is_fitted",
-            "check_fit_idempotent", "check_fit_score_takes_y", "check_methods_sample_order_invariance",
-            "check_methods_subset_invariance", "check_n_features_in", "check_n_features_in_after_fitting",
-            "check_pipeline_consistency", "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
-            "check_transformer_data_not_an_array", "check_transformer_general",
-            "check_transformer_general(readonly_memmap=True)", "check_transformer_preserve_dtypes",
-            "check_fit2d_1sample", "check_fit2d_1feature",
-        ],
-        "fit needs the domain metadata",
-    ),
 }
 
 
@@ -211,10 +181,12 @@ def _expected_failed_checks(estimator):
     if getattr(estimator, "metric", None) == "cosine" or isinstance(estimator, skasd.KMeansCosineScorer):
         failed["check_estimators_dtypes"] = _COSINE_ZERO_ROWS
     if (
-        isinstance(estimator, (skasd.KNNScorer, skasd.LocalDensityKNNScorer))
+        isinstance(
+            estimator, (skasd.KNNScorer, skasd.LocalDensityKNNScorer, skasd.SMOTEKNNScorer, skasd.DADSKNNScorer)
+        )
         and estimator.novelty
         and estimator.n_neighbors == 1
-        and estimator.algorithm == "exact"
+        and getattr(estimator, "algorithm", "exact") == "exact"
         and getattr(estimator, "normalization", "ratio") == "ratio"
     ):
         failed.update(dict.fromkeys(["check_outliers_train", "check_outliers_train(readonly_memmap=True)"],
@@ -239,12 +211,16 @@ _CLIPS_OF_20_SAMPLES = np.random.default_rng(0).normal(size=(8, 20)).astype(np.f
 @pytest.mark.parametrize(
     "estimator, message",
     [
-        (
-            skasd.MultiBranchEmbedder(),
-            "Clips of 20 samples (n_features = 20) are too short for the branches ('stft_256ms', 'stft_8ms', "
-            "'spectrum'): they need at least 4096 samples (the longest STFT window at sample_rate=16000); use "
-            "longer clips or shorter windows.",
-        ),
+        *[
+            (
+                estimator,
+                "Clips of 20 samples (n_features = 20) are too short for the branches ('stft_256ms', 'stft_8ms', "
+                "'spectrum'): they need at least 4096 samples (the longest STFT window at sample_rate=16000); use "
+                "longer clips or shorter windows.",
+            )
+            # PseudoLabelIterator's default embedder is MultiBranchEmbedder(triplet=True).
+            for estimator in (skasd.MultiBranchEmbedder(), skasd.PseudoLabelIterator())
+        ],
         (
             skasd.SoundNetEmbedder(),
             "X has clips of 20 samples, too short for SoundNet's layer='pool5': it needs clips of at least 3319 "

@@ -22,8 +22,6 @@ from sklearn.model_selection import KFold, cross_validate
 from sklearn.neighbors import LocalOutlierFactor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
-from sklearn.utils.validation import _num_samples
 
 from skasd import DomainStandardizedScorer, KMeansCosineScorer, MahalanobisScorer
 from skasd.metrics import make_dcase_scorer
@@ -544,40 +542,6 @@ def test_domain_standardized_errors():
         model.predict(np.full((2, 5), np.nan), ["source", "source"])
     with pytest.raises(ValueError, match="'estimator' parameter .* must be an object implementing 'fit'"):
         DomainStandardizedScorer(StandardScaler()).fit(X)
-
-
-# scikit-learn's estimator checks, with domain supplied: test_common.py runs
-# them on DomainStandardizedScorer itself, whose scoring methods cannot run
-# without domain there.
-class _DomainStandardizedWithDomain(DomainStandardizedScorer):
-    """Scores every clip of a call as one domain when no domain is given."""
-
-    def _standardized(self, X, domain, method):
-        if domain is None:
-            try:
-                domain = np.full(_num_samples(X), "source")
-            except TypeError:  # not an array: the wrapped estimator's error comes first
-                pass
-        return super()._standardized(X, domain, method)
-
-
-@parametrize_with_checks(
-    [
-        _DomainStandardizedWithDomain(),
-        _DomainStandardizedWithDomain(LocalOutlierFactor(n_neighbors=5, novelty=True), contamination=0.2),
-        _DomainStandardizedWithDomain(KMeansCosineScorer(n_clusters=2, n_init=1, random_state=0)),
-    ],
-    expected_failed_checks=lambda estimator: {
-        "check_methods_subset_invariance": "scores depend on the clips scored together, by design",
-        **(
-            {"check_estimators_dtypes": "integer rows, some all zero: undefined cosine"}
-            if isinstance(estimator.estimator, KMeansCosineScorer)
-            else {}
-        ),
-    },
-)
-def test_domain_standardized_estimator_checks_with_domain(estimator, check):
-    check(estimator)
 
 
 # --------------------------------------------------------------------------- the sign contract
