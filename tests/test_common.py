@@ -194,6 +194,10 @@ def _expected_failed_checks(estimator):
     return failed
 
 
+# The checks pass no domain and draw few clips: the warnings that say so are expected.
+@pytest.mark.filterwarnings("ignore:No domain was given to:UserWarning")
+@pytest.mark.filterwarnings("ignore:.*fewer than synthesis_neighbors=:UserWarning")
+@pytest.mark.filterwarnings("ignore:KMeansCosineScorer.*each is kept as its own centre:UserWarning")
 @parametrize_with_checks(_instances(), expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
