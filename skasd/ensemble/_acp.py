@@ -226,6 +226,9 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
         and the scores, passing no metadata.
     contamination : float in (0, 0.5], default=0.1
         Fraction of the calibration clips that ``offset_`` calls outliers.
+    threshold : {"percentile", "gamma"}, default="percentile"
+        The quantile that sets ``offset_``: empirical, or of a fitted gamma
+        distribution (see :class:`KNNScorer`).
     novelty : bool, default=True
         As in :class:`~sklearn.neighbors.LocalOutlierFactor`. True: score
         new clips; ``fit_predict`` is not available. False: label the
@@ -356,6 +359,7 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
         cv=None,
         prefit=False,
         contamination=0.1,
+        threshold="percentile",
         novelty=True,
         random_state=None,
         n_jobs=None,
@@ -372,6 +376,7 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
         self.cv = cv
         self.prefit = prefit
         self.contamination = contamination
+        self.threshold = threshold
         self.novelty = novelty
         self.random_state = random_state
         self.n_jobs = n_jobs

@@ -4,9 +4,11 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
+
+from ._threshold import THRESHOLDS, training_offset
 
 
 class BaseScorer(OutlierMixin, BaseEstimator):
@@ -24,9 +26,11 @@ class BaseScorer(OutlierMixin, BaseEstimator):
     - ``predict(X)``: -1 for outliers, +1 for inliers.
 
     ``offset_`` is set so that a fraction ``contamination`` of the training
-    clips would be called outliers: the DCASE baseline systems decide at the
-    90th percentile of the training scores, which ``contamination=0.1``
-    reproduces.
+    clips would be called outliers: with ``threshold="percentile"``, at the
+    empirical ``1 - contamination`` quantile of their anomaly scores; with
+    ``threshold="gamma"``, at that quantile of a gamma distribution fitted
+    to them, as the DCASE baseline systems decide (``contamination=0.1``:
+    their 0.9 quantile).
 
     Scorers whose ``fit_predict`` labels each training clip without itself
     (leave-one-out, or out of fold) have a ``novelty`` parameter, as
@@ -44,6 +48,7 @@ class BaseScorer(OutlierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
+        "threshold": [StrOptions(set(THRESHOLDS))],
     }
 
     def _scoring_available(self):
@@ -66,7 +71,9 @@ class BaseScorer(OutlierMixin, BaseEstimator):
         )
 
     def _set_offset(self, training_anomaly_scores):
-        self.offset_ = float(np.percentile(-np.asarray(training_anomaly_scores, dtype=np.float64), 100.0 * self.contamination))
+        self.offset_ = training_offset(
+            training_anomaly_scores, self.contamination, getattr(self, "threshold", "percentile")
+        )
 
     @available_if(_scoring_available)
     def decision_function(self, X):

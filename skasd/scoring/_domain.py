@@ -125,6 +125,9 @@ class DomainStandardizedScorer(MetaEstimatorMixin, BaseScorer):
         ``fit``. ``None`` means ``MahalanobisScorer()``.
     contamination : float in (0, 0.5], default=0.1
         Fraction of training clips ``predict`` would call anomalous.
+    threshold : {"percentile", "gamma"}, default="percentile"
+        The quantile that sets ``offset_``: empirical, or of a fitted gamma
+        distribution (see :class:`KNNScorer`).
 
     Attributes
     ----------
@@ -211,9 +214,10 @@ class DomainStandardizedScorer(MetaEstimatorMixin, BaseScorer):
         "estimator": [HasMethods(["fit", "score_samples"]), None],
     }
 
-    def __init__(self, estimator=None, *, contamination=0.1):
+    def __init__(self, estimator=None, *, contamination=0.1, threshold="percentile"):
         self.estimator = estimator
         self.contamination = contamination
+        self.threshold = threshold
 
     def _get_estimator(self):
         if self.estimator is None:

@@ -75,6 +75,9 @@ class KMeansCosineScorer(BaseScorer):
         centres.
     contamination : float in (0, 0.5], default=0.1
         Fraction of training clips ``predict`` would call anomalous.
+    threshold : {"percentile", "gamma"}, default="percentile"
+        The quantile that sets ``offset_``: empirical, or of a fitted gamma
+        distribution (see :class:`KNNScorer`).
     novelty : bool, default=True
         As in :class:`~sklearn.neighbors.LocalOutlierFactor`. True: score
         new clips; ``fit_predict`` is not available. False: label the
@@ -149,11 +152,14 @@ class KMeansCosineScorer(BaseScorer):
         "novelty": ["boolean"],
     }
 
-    def __init__(self, *, n_clusters=16, n_init=10, random_state=None, contamination=0.1, novelty=True):
+    def __init__(
+        self, *, n_clusters=16, n_init=10, random_state=None, contamination=0.1, threshold="percentile", novelty=True
+    ):
         self.n_clusters = n_clusters
         self.n_init = n_init
         self.random_state = random_state
         self.contamination = contamination
+        self.threshold = threshold
         self.novelty = novelty
 
     @_fit_context(prefer_skip_nested_validation=True)

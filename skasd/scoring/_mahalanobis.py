@@ -217,6 +217,9 @@ class MahalanobisScorer(BaseScorer):
         Relative tolerance of the Weiszfeld iteration; see :func:`geometric_median`.
     contamination : float in (0, 0.5], default=0.1
         Fraction of training clips ``predict`` would call anomalous.
+    threshold : {"percentile", "gamma"}, default="percentile"
+        The quantile that sets ``offset_``: empirical, or of a fitted gamma
+        distribution (see :class:`KNNScorer`).
 
     Attributes
     ----------
@@ -281,12 +284,14 @@ class MahalanobisScorer(BaseScorer):
         max_iter=500,
         tol=1e-10,
         contamination=0.1,
+        threshold="percentile",
     ):
         self.center = center
         self.covariance = covariance
         self.max_iter = max_iter
         self.tol = tol
         self.contamination = contamination
+        self.threshold = threshold
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):

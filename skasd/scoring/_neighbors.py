@@ -275,6 +275,10 @@ class KNNScorer(_NeighborScorer):
         Fraction of training clips the threshold ``offset_`` calls outliers
         (their anomaly scores are computed leaving each clip out of the
         references).
+    threshold : {"percentile", "gamma"}, default="percentile"
+        How ``offset_`` follows from the training clips' scores: their
+        empirical quantile, or that of a gamma distribution fitted to them,
+        as the DCASE baselines decide (docs/scoring.md, "Thresholds").
     novelty : bool, default=True
         As in :class:`~sklearn.neighbors.LocalOutlierFactor`. True: score
         new clips (``score_samples``, ``decision_function``, ``predict``,
@@ -372,6 +376,7 @@ class KNNScorer(_NeighborScorer):
         metric="cosine",
         n_neighbors=1,
         contamination=0.1,
+        threshold="percentile",
         novelty=True,
         algorithm="exact",
         hnsw_m=32,
@@ -384,6 +389,7 @@ class KNNScorer(_NeighborScorer):
         self.metric = metric
         self.n_neighbors = n_neighbors
         self.contamination = contamination
+        self.threshold = threshold
         self.novelty = novelty
         self.algorithm = algorithm
         self.hnsw_m = hnsw_m
@@ -466,6 +472,9 @@ class LocalDensityKNNScorer(_NeighborScorer):
     contamination : float in (0, 0.5], default=0.1
         Fraction of training clips the threshold ``offset_`` calls outliers
         (their scores are computed leaving each clip out of the references).
+    threshold : {"percentile", "gamma"}, default="percentile"
+        The quantile that sets ``offset_``: empirical, or of a fitted gamma
+        distribution (see :class:`KNNScorer`).
     novelty : bool, default=True
         True: score new clips, without ``fit_predict``; False: only
         ``fit_predict``, the leave-one-out labels of the training clips
@@ -584,6 +593,7 @@ class LocalDensityKNNScorer(_NeighborScorer):
         n_neighbors=1,
         eps=1e-6,
         contamination=0.1,
+        threshold="percentile",
         novelty=True,
         algorithm="exact",
         hnsw_m=32,
@@ -601,6 +611,7 @@ class LocalDensityKNNScorer(_NeighborScorer):
         self.n_neighbors = n_neighbors
         self.eps = eps
         self.contamination = contamination
+        self.threshold = threshold
         self.novelty = novelty
         self.algorithm = algorithm
         self.hnsw_m = hnsw_m

@@ -330,6 +330,9 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
         neighbour, and ``u``. An int makes ``fit`` reproducible.
     contamination : float in (0, 0.5], default=0.1
         Fraction of the real training clips ``offset_`` calls outliers.
+    threshold : {"percentile", "gamma"}, default="percentile"
+        The quantile that sets ``offset_``: empirical, or of a fitted gamma
+        distribution (see :class:`KNNScorer`).
     novelty : bool, default=True
         As in :class:`KNNScorer`: True scores new clips, without
         ``fit_predict``; False offers only ``fit_predict``, the labels of
@@ -470,6 +473,7 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
         sampling_ratio=1.0,
         random_state=None,
         contamination=0.1,
+        threshold="percentile",
         novelty=True,
         chunk_size=None,
         device="auto",
@@ -483,6 +487,7 @@ class SMOTEKNNScorer(_SyntheticReferenceScorer):
         self.sampling_ratio = sampling_ratio
         self.random_state = random_state
         self.contamination = contamination
+        self.threshold = threshold
         self.novelty = novelty
         self.chunk_size = chunk_size
         self.device = device
@@ -621,6 +626,9 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
         Draws the synthetic references. An int makes ``fit`` reproducible.
     contamination : float in (0, 0.5], default=0.1
         Fraction of the real training clips ``offset_`` calls outliers.
+    threshold : {"percentile", "gamma"}, default="percentile"
+        The quantile that sets ``offset_``: empirical, or of a fitted gamma
+        distribution (see :class:`KNNScorer`).
     novelty : bool, default=True
         As in :class:`SMOTEKNNScorer`.
     chunk_size : int, default=None
@@ -786,6 +794,7 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
         eps=1e-6,
         random_state=None,
         contamination=0.1,
+        threshold="percentile",
         novelty=True,
         chunk_size=None,
         device="auto",
@@ -806,6 +815,7 @@ class DADSKNNScorer(_SyntheticReferenceScorer):
         self.eps = eps
         self.random_state = random_state
         self.contamination = contamination
+        self.threshold = threshold
         self.novelty = novelty
         self.chunk_size = chunk_size
         self.device = device

@@ -13,6 +13,7 @@ from skorch.callbacks import LRScheduler
 
 from ...scoring._base import BaseScorer
 from ...scoring._mahalanobis import MahalanobisScorer
+from ...scoring._threshold import THRESHOLDS
 from ...utils._torch import (
     resolve_device,
 )
@@ -122,6 +123,10 @@ class ConfidentPairSCAN(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, T
         ``offset_ = -threshold_``. A float: ``offset_`` is set so that this
         fraction of the training clips is called anomalous, as the other
         skasd scorers do.
+    threshold : {"percentile", "gamma"}, default="percentile"
+        With a float ``contamination``: the quantile that sets ``offset_``,
+        empirical or of a fitted gamma distribution (see
+        :class:`~skasd.KNNScorer`); unused with ``"auto"``.
     lr : float, default=1e-3
         Initial learning rate of AdamW (the paper picks it from four
         log-spaced values between 5e-4 and 1e-2).
@@ -236,6 +241,7 @@ class ConfidentPairSCAN(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, T
         "shrinkage": [StrOptions(set(_SHRINKAGES))],
         "reference_epochs": [Interval(Integral, 1, None, closed="left")],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "threshold": [StrOptions(set(THRESHOLDS))],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "lr_cycle_epochs": [Interval(Integral, 1, None, closed="left"), None],
@@ -269,6 +275,7 @@ class ConfidentPairSCAN(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, T
         shrinkage="ledoit_wolf",
         reference_epochs=10,
         contamination="auto",
+        threshold="percentile",
         lr=1e-3,
         weight_decay=0.01,
         lr_cycle_epochs=100,
@@ -298,6 +305,7 @@ class ConfidentPairSCAN(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, T
         self.shrinkage = shrinkage
         self.reference_epochs = reference_epochs
         self.contamination = contamination
+        self.threshold = threshold
         self.lr = lr
         self.weight_decay = weight_decay
         self.lr_cycle_epochs = lr_cycle_epochs
