@@ -142,6 +142,27 @@ def _section_values(y_true, anomaly_score, domain, definition, max_fpr, standard
     return values
 
 
+def _decision_values(y_true, decision, domain, definition):
+    """Precision, recall and F1 of the decisions, per domain (of the section for 2020).
+
+    As the official 2021-2025 evaluators compute them from each domain's
+    confusion matrix (normal and anomalous clips of that domain), with every
+    denominator floored at machine epsilon, so that no decision called
+    anomalous gives 0, not NaN.
+    """
+    groups = {"": np.ones(len(y_true), bool)} if definition == "2020" else {f"_{d}": domain == d for d in DOMAINS}
+    precision, recall, f1 = {}, {}, {}
+    for suffix, mask in groups.items():
+        anomalous, decided = y_true[mask] == 1, decision[mask] == 1
+        true_positives = np.sum(anomalous & decided)
+        p = true_positives / max(np.sum(decided), _EPSILON)
+        r = true_positives / max(np.sum(anomalous), _EPSILON)
+        precision[f"precision{suffix}"] = p
+        recall[f"recall{suffix}"] = r
+        f1[f"f1{suffix}"] = 2.0 * p * r / max(p + r, _EPSILON)
+    return {**precision, **recall, **f1}
+
+
 def _harmonic_mean(values):
     values = np.asarray(values, dtype=np.float64)
     values = values[~np.isnan(values)]
@@ -158,6 +179,7 @@ def dcase_scores(
     definition="2023",
     max_fpr=0.1,
     standardized=True,
+    decision=None,
 ):
     """The DCASE Task 2 metric: AUCs and pAUC per machine type and section.
 
@@ -195,12 +217,21 @@ def dcase_scores(
     standardized : bool, default=True
         McClish-standardised pAUC (official); False gives the raw
         normalised partial area (see :func:`partial_auc`).
+    decision : array-like of shape (n_clips,), default=None
+        1 for the clips decided anomalous, 0 for the others (the decision
+        files of a submission). Given, the table adds the precision, recall
+        and F1 score of the decisions per domain (``precision_source``,
+        ``precision_target``, ``recall_source``, ..., ``f1_target``), as the
+        official 2021-2025 evaluators print them; for 2020, which has no
+        domains, over each section (``precision``, ``recall``, ``f1``). They
+        take no part in the means or the official score.
 
     Returns
     -------
     table : pandas.DataFrame
         One row per machine type and section: ``machine``, ``section``, the
-        definition's values and their mean (``hmean``, or ``mean`` for 2020).
+        definition's values and their mean (``hmean``, or ``mean`` for 2020),
+        then the decisions' columns when ``decision`` is given.
         A value that cannot be computed (a domain without normal clips in a
         section) is NaN, left out of the means, with a warning.
     score : float
@@ -240,6 +271,12 @@ def dcase_scores(
             raise ValueError(f"domain must hold only 'source' and 'target'; found {unknown}.")
     machine = _group_column(machine, "machine", n_clips)
     section = _group_column(section, "section", n_clips)
+    if decision is not None:
+        decision = np.asarray(decision).ravel()
+        if len(decision) != n_clips:
+            raise ValueError(f"decision has {len(decision)} values but y_true has {n_clips}.")
+        if not np.isin(decision, (0, 1)).all():
+            raise ValueError("decision must hold 1 (anomalous) or 0 (normal) for each clip.")
 
     rows = []
     for machine_name, section_name in dict.fromkeys(zip(machine, section)):
@@ -258,9 +295,13 @@ def dcase_scores(
             row["mean"] = float(np.nanmean(list(values.values())))
         else:
             row["hmean"] = _harmonic_mean(list(values.values()))
+        if decision is not None:
+            row.update(_decision_values(
+                y_true[mask], decision[mask], None if domain is None else domain[mask], definition
+            ))
         rows.append(row)
     table = pd.DataFrame(rows)
-    value_columns = [c for c in table.columns if c not in ("machine", "section", "hmean", "mean")]
+    value_columns = list(values)
     all_values = table[value_columns].to_numpy(dtype=np.float64).ravel()
     if definition == "2020":
         return table, float(np.nanmean(all_values))

@@ -3,6 +3,7 @@
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import sklearn
 from hypothesis import given, settings
@@ -253,3 +254,42 @@ def test_scorer_in_cross_validate_and_without_requested_domain():
     anomaly = -model.score_samples(X[test_fold == 0])
     expected = np.mean([roc_auc_score(y[test_fold == 0], anomaly), roc_auc_score(y[test_fold == 0], anomaly, max_fpr=0.1)])
     assert score_2020 == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("definition", ["2020", "2021", "2023"])
+def test_decisions_precision_recall_and_f1_per_domain_against_scikit_learn(definition):
+    from sklearn.metrics import precision_recall_fscore_support
+
+    rng = np.random.default_rng(0)
+    n = 120
+    y = rng.integers(0, 2, n)
+    score = y + rng.normal(0, 0.8, n)
+    domain = np.where(np.arange(n) % 3 == 0, "target", "source")
+    machine = np.where(np.arange(n) < 60, "fan", "pump")
+    decision = (score > 0.5).astype(int)
+    decision[(machine == "pump") & (domain == "target")] = 0  # no clip called anomalous: precision 0, not NaN
+    plain, official = dcase_scores(y, score, domain, machine, definition=definition)
+    table, official_with_decisions = dcase_scores(y, score, domain, machine, definition=definition, decision=decision)
+    # The decisions take no part in the official score or the means.
+    assert official_with_decisions == official
+    pd.testing.assert_frame_equal(table[plain.columns], plain)
+    groups = [("", slice(None))] if definition == "2020" else [("_source", "source"), ("_target", "target")]
+    for row in table.itertuples(index=False):
+        rows = machine == row.machine
+        for suffix, name in groups:
+            mask = rows if suffix == "" else rows & (domain == name)
+            precision, recall, f1, _ = precision_recall_fscore_support(
+                y[mask], decision[mask], average="binary", zero_division=0
+            )
+            assert getattr(row, f"precision{suffix}") == pytest.approx(precision, rel=1e-12)
+            assert getattr(row, f"recall{suffix}") == pytest.approx(recall, rel=1e-12)
+            assert getattr(row, f"f1{suffix}") == pytest.approx(f1, rel=1e-12)
+    assert table.loc[table["machine"] == "pump", "precision_target" if definition != "2020" else "precision"].notna().all()
+
+
+def test_decisions_are_checked():
+    y, score, domain = [0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], ["source", "source", "target", "target"]
+    with pytest.raises(ValueError, match=r"^decision has 3 values but y_true has 4\.$"):
+        dcase_scores(y, score, domain, decision=[0, 1, 0])
+    with pytest.raises(ValueError, match=r"^decision must hold 1 \(anomalous\) or 0 \(normal\) for each clip\.$"):
+        dcase_scores(y, score, domain, decision=[0, 1, 0, -1])

@@ -21,10 +21,16 @@ def prepare_out(path):
     return path
 
 
+# The decisions' columns, named as the official evaluator prints them.
+_DECISION_COLUMNS = {"precision": "precision", "recall": "recall", "f1": "F1 score"}
+
+
 def format_table(table, official, definition="2023"):
     shown = table.rename(columns={
         "auc_source": "AUC (source)", "auc_target": "AUC (target)", "pauc": "pAUC", "auc": "AUC",
         "pauc_source": "pAUC (source)", "pauc_target": "pAUC (target)",
+        **{f"{value}{suffix}": f"{shown}{label}" for value, shown in _DECISION_COLUMNS.items()
+           for suffix, label in (("", ""), ("_source", " (source)"), ("_target", " (target)"))},
     })
     text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}")
     mean = "arithmetic mean" if definition == "2020" else "harmonic mean"
@@ -95,7 +101,7 @@ def write_run(out_dir, frame, anomaly_score, decision, thresholds, embeddings, *
     if labelled:
         table, official = dcase_scores(
             labels, anomaly_score, frame["domain"].to_numpy(dtype=object), frame["machine"].to_numpy(dtype=object),
-            frame["section"].to_numpy(dtype=object), definition=definition,
+            frame["section"].to_numpy(dtype=object), definition=definition, decision=decision,
         )
         table.to_csv(out_dir / "scores.csv", index=False)
         (out_dir / "scores.md").write_text(

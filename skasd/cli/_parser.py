@@ -59,6 +59,10 @@ def build_parser():
                           help="pad or crop clips to this many seconds (default: the longest clip)")
     evaluate.add_argument("--definition", default="2023", choices=["2020", "2021", "2022", "2023", "2024", "2025"],
                           help="the DCASE year whose metric to report (default: %(default)s)")
+    evaluate.add_argument("--threshold", default=None, choices=["percentile", "gamma"],
+                          help="how the scorers set the decision threshold from the training clips' scores: their "
+                               "90th percentile, or the 0.9 quantile of a fitted gamma distribution as the DCASE "
+                               "baselines (default: the pipeline's own, 'percentile')")
     evaluate.add_argument("--device", default=None, metavar="DEVICE", help="torch device of the embedders (default: their own, 'auto')")
     evaluate.add_argument("--save", metavar="FILE", help="save the fitted models to FILE (for skasd score)")
 

@@ -50,6 +50,8 @@ def factory(config, label, sample_rate, args, verbose):
         context["n_jobs"] = args.n_jobs
     if getattr(args, "device", None):
         context["device"] = args.device
+    if getattr(args, "threshold", None):
+        context["threshold"] = args.threshold
     # The library is silent unless asked; the command line asks for training progress, as it shows its own.
     context["verbose"] = _progress if verbose else 0
 

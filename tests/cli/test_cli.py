@@ -121,7 +121,10 @@ def test_demo_prints_and_writes_scores_submissions_and_plots(tmp_path, capsys):
     status, printed, _ = run(capsys, "demo", "--quick", "--out", tmp_path, "--quiet")
     assert status == 0
     table = pd.read_csv(tmp_path / "scores.csv", dtype={"section": str})
-    assert list(table.columns) == ["pipeline", "machine", "section", "auc_source", "auc_target", "pauc", "hmean"]
+    assert list(table.columns) == [
+        "pipeline", "machine", "section", "auc_source", "auc_target", "pauc", "hmean", "precision_source",
+        "precision_target", "recall_source", "recall_target", "f1_source", "f1_target",
+    ]
     assert sorted(set(table["pipeline"])) == sorted(["mean-ensemble", "logmel-density", "logmel-knn"])
     officials = {}
     for name, rows in table.groupby("pipeline"):
@@ -191,10 +194,34 @@ def test_evaluate_writes_the_challenge_files_and_matches_the_python_api(machines
             _, decisions = read_submission(run_dir / "submission" / f"decision_result_{stem}")
             assert [int(v) for v in decisions] == [expected[f"{machine}/{n}"][1] for n in names]
     table, official = dcase_scores(frame["label"][test], anomaly_score, frame["domain"][test], frame["machine"][test],
-                                   frame["section"][test])
+                                   frame["section"][test], decision=decision)
     written_table = pd.read_csv(run_dir / "scores.csv", dtype={"section": str})
     pd.testing.assert_frame_equal(written_table, table, check_dtype=False)
     assert f"{official:.4f}" in (run_dir / "scores.md").read_text()
+
+
+def test_threshold_gamma_sets_every_scorer_and_the_decisions(machines, tmp_path):
+    folder, _ = machines
+    status = main(["evaluate", "--data", str(folder), "--pipeline", "logmel-density", "--out", str(tmp_path / "run"),
+                   "--threshold", "gamma", "--save", str(tmp_path / "model.skasd"), "--quiet"])
+    assert status == 0
+    models = load_models(tmp_path / "model.skasd")["models"]
+    data = load_dcase(folder, verbose=0)
+    frame = data.frame
+    train = (frame["split"] == "train").to_numpy()
+    expected = fit_models(
+        lambda: make_preset("logmel-density", sample_rate=data.sample_rate, random_state=0).set_params(
+            localdensityknnscorer__threshold="gamma"), data.data[train], frame[train])
+    for key, model in models.items():
+        assert model[-1].threshold == "gamma"
+        assert model[-1].offset_ == expected[key][-1].offset_
+    # The decisions are those of the gamma thresholds, and the table gives their precision, recall and F1.
+    test = ~train
+    anomaly_score, decision = score_models(expected, data.data[test], frame[test])
+    table, _ = dcase_scores(frame["label"][test], anomaly_score, frame["domain"][test], frame["machine"][test],
+                            frame["section"][test], decision=decision)
+    written = pd.read_csv(tmp_path / "run" / "scores.csv", dtype={"section": str})
+    pd.testing.assert_frame_equal(written, table, check_dtype=False)
 
 
 def test_saved_models_reload_and_score_files_identically(machines, evaluated, tmp_path, capsys):
