@@ -33,6 +33,7 @@ from ._evaluate import run_evaluate
 from ._output import format_summary, format_table
 from ._parser import build_parser
 from ._pipelines import run_pipelines
+from ._repeat import deterministic_torch, run_seeds
 from ._score import run_score
 
 
@@ -55,7 +56,13 @@ def main(argv=None):
                         print(format_table(table[table["pipeline"] == name].drop(columns="pipeline"), official))
                     print(format_summary(officials))
             elif args.command == "evaluate":
-                run_evaluate(args)
+                if args.deterministic:
+                    args.n_jobs = 1  # worker processes would choose their own thread counts
+                with deterministic_torch() if args.deterministic else contextlib.nullcontext():
+                    if args.seeds:
+                        run_seeds(args, run_evaluate)
+                    else:
+                        run_evaluate(args)
             elif args.command == "score":
                 run_score(args)
             elif args.command == "pipelines":

@@ -65,6 +65,12 @@ def build_parser():
                                "baselines (default: the pipeline's own, 'percentile')")
     evaluate.add_argument("--device", default=None, metavar="DEVICE", help="torch device of the embedders (default: their own, 'auto')")
     evaluate.add_argument("--save", metavar="FILE", help="save the fitted models to FILE (for skasd score)")
+    evaluate.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+                          help="one whole run per seed (instead of --random-state) into <out>/seed_<SEED>/, then "
+                          "the mean and standard deviation of every score over the seeds (seeds.csv, seeds.md)")
+    evaluate.add_argument("--deterministic", action="store_true",
+                          help="bit-reproducible runs: one thread for torch and the BLAS, torch's deterministic "
+                          "algorithms, features in this process (slower)")
 
     score = commands.add_parser(
         "score", parents=[common],

@@ -661,3 +661,62 @@ def test_models_saved_with_other_library_versions_load_with_a_warning(tmp_path, 
     monkeypatch.undo()
     with pytest.warns(UserWarning, match=rf"was saved with sklearn 1\.0\.0 \(here {re.escape(sklearn.__version__)}\)"):
         assert load_models(model)["sklearn_version"] == "1.0.0"
+
+
+# -- repeated and bit-reproducible runs ---------------------------------------------
+
+
+def test_seeds_run_once_per_seed_and_summarise_the_scores(machines, tmp_path, capsys):
+    folder, _ = machines
+    (tmp_path / "tiny.toml").write_text(dump_toml(tiny(PRESETS["multibranch-kmeans"])))
+    status, out, _ = run(capsys, "evaluate", "--data", folder, "--pipeline", tmp_path / "tiny.toml", "--out",
+                         tmp_path / "run", "--seeds", "3", "5", "--quiet", "--no-plots")
+    assert status == 0
+    tables = {seed: pd.read_csv(tmp_path / "run" / f"seed_{seed}" / "scores.csv", dtype={"section": str})
+              for seed in (3, 5)}
+    summary = pd.read_csv(tmp_path / "run" / "seeds.csv", dtype={"section": str})
+    values = ["auc_source", "auc_target", "pauc", "hmean", "precision_source", "precision_target", "recall_source",
+              "recall_target", "f1_source", "f1_target"]
+    assert list(summary.columns) == ["machine", "section"] + [f"{v}_{s}" for v in values for s in ("mean", "std")]
+    for value in values:
+        stacked = np.stack([tables[3][value].to_numpy(), tables[5][value].to_numpy()])
+        np.testing.assert_allclose(summary[f"{value}_mean"], stacked.mean(axis=0))
+        np.testing.assert_allclose(summary[f"{value}_std"], stacked.std(axis=0, ddof=1))
+    officials = [hmean(tables[seed][["auc_source", "auc_target", "pauc"]].to_numpy().ravel()) for seed in (3, 5)]
+    line = (f"Official score over seeds 3 5: {np.mean(officials):.4f} ± {np.std(officials, ddof=1):.4f} "
+            "(mean ± sample standard deviation)")
+    assert f"{line}; per seed: 3: {officials[0]:.4f}, 5: {officials[1]:.4f}" in out
+    assert line in (tmp_path / "run" / "seeds.md").read_text()
+    # The seeds reached the models: two seeds, two different trained embedders.
+    assert not tables[3][values].equals(tables[5][values])
+
+
+def test_seeds_refuse_a_repeated_seed_and_save(machines, tmp_path, capsys):
+    folder, _ = machines
+    assert error_of(capsys, "evaluate", "--data", folder, "--out", tmp_path, "--seeds", "1", "1") == (
+        "--seeds lists a seed twice: 1 1.")
+    assert error_of(capsys, "evaluate", "--data", folder, "--out", tmp_path, "--seeds", "1", "2", "--save",
+                 tmp_path / "m.skasd") == ("--save keeps the models of one run; with --seeds, rerun the chosen seed "
+                                           "with --random-state and --save.")
+
+
+def test_deterministic_runs_give_the_same_bits_whatever_the_thread_count(machines, tmp_path, capsys):
+    import torch
+
+    folder, _ = machines
+    (tmp_path / "tiny.toml").write_text(dump_toml(tiny(PRESETS["multibranch-kmeans"])))
+    threads = torch.get_num_threads()
+    written = {}
+    try:
+        for n_threads in (2, 1):
+            torch.set_num_threads(n_threads)
+            out = tmp_path / f"threads_{n_threads}"
+            status, _, _ = run(capsys, "evaluate", "--data", folder, "--pipeline", tmp_path / "tiny.toml", "--out",
+                               out, "--deterministic", "--quiet", "--no-plots")
+            assert status == 0
+            # The settings hold only for the run.
+            assert torch.get_num_threads() == n_threads and not torch.are_deterministic_algorithms_enabled()
+            written[n_threads] = {path.relative_to(out): path.read_bytes() for path in sorted(out.rglob("*.csv"))}
+    finally:
+        torch.set_num_threads(threads)
+    assert written[2] == written[1] and len(written[1]) > 1
