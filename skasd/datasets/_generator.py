@@ -21,13 +21,32 @@ from tqdm.auto import tqdm
 
 from ._dcase import save_dcase
 from ._frame import make_frame
-from ._sound_physics import Background, Condition, MachineType, Unit, db_jitter, render_clip
+from ._sound_physics import (
+    Background,
+    Condition,
+    MachineType,
+    Unit,
+    db_jitter,
+    render_clip,
+)
 
 #: Machine types :func:`make_machine_sounds` can render.
 MACHINE_TYPES = ("fan", "pump", "gearbox", "bearing")
 
 #: Kinds of anomaly :func:`make_machine_sounds` can add.
-ANOMALY_KINDS = ("bearing_defect", "imbalance", "harmonic_change", "friction")
+ANOMALY_KINDS = (
+    "bearing_defect",
+    "imbalance",
+    "harmonic_change",
+    "friction",
+    "bearing_tones",
+    "blade_damage",
+    "looseness",
+    "clicks",
+)
+
+#: Kinds drawn when ``anomaly_kinds`` is None.
+DEFAULT_ANOMALY_KINDS = ANOMALY_KINDS[:4]
 
 #: What the target domain of section ``s`` differs in: ``_DOMAIN_SHIFTS[s % 3]``.
 _DOMAIN_SHIFTS = ("speed", "load", "background")
@@ -345,6 +364,22 @@ def make_machine_sounds(
     - ``"friction"``: a narrow-band squeal at one of the unit's resonances,
       continuous or intermittent.
 
+    Four order-locked faults are drawn only when ``anomaly_kinds`` names
+    them; each is a vibration at kinematic frequencies of the shaft, heard
+    through the unit's structure as the normal sound is:
+
+    - ``"bearing_tones"``: tones at the outer- or inner-race defect
+      frequency (BPFO or BPFI) and its harmonics; an inner-race defect's
+      tones are amplitude-modulated at the shaft rate (sidebands at +-1x);
+    - ``"blade_damage"``: one damaged blade (vane, tooth): the
+      characteristic tone pulses once per revolution, a comb of shaft-rate
+      sidebands around the blade-pass (vane-pass, gear-mesh) frequency and
+      its harmonics;
+    - ``"looseness"``: harmonics of the shaft rate up to 10x, and half
+      orders (0.5x, 1.5x, ...);
+    - ``"clicks"``: a loose part striking at one shaft angle on about 30 %
+      of the revolutions, each strike ringing the unit's modes.
+
     Parameters
     ----------
     machine_types : str or list of str, default=("fan", "pump", "gearbox", "bearing")
@@ -372,11 +407,14 @@ def make_machine_sounds(
     anomaly_strength : float, default=1.0
         Scale of the anomaly signal added to an anomalous clip. At 1 the
         signal's RMS is about half the machine's own (0.45 times, for most
-        kinds); 0 makes anomalous clips exactly normal ones
+        kinds and every order-locked fault; for clicks, over a revolution
+        with a click); 0 makes anomalous clips exactly normal ones
         (indistinguishable); larger values make the task easier.
     anomaly_kinds : str or list of str, default=None
         Kinds of anomaly to draw from, a subset of ``("bearing_defect",
-        "imbalance", "harmonic_change", "friction")``; None uses all.
+        "imbalance", "harmonic_change", "friction", "bearing_tones",
+        "blade_damage", "looseness", "clicks")``; None uses the first four,
+        ``("bearing_defect", "imbalance", "harmonic_change", "friction")``.
     contamination : float, default=0.0
         Fraction of anomalous clips in the training set, in [0, 1): in each
         training group of ``n`` clips (section and domain),
@@ -448,7 +486,7 @@ def make_machine_sounds(
     """
     machine_types = _as_names(machine_types, MACHINE_TYPES, "machine_types")
     if anomaly_kinds is None:
-        anomaly_kinds = ANOMALY_KINDS
+        anomaly_kinds = DEFAULT_ANOMALY_KINDS
     anomaly_kinds = _as_names(anomaly_kinds, ANOMALY_KINDS, "anomaly_kinds")
     counts = (n_source_train, n_target_train, n_test_normal, n_test_anomalous)
     n_samples = int(round(duration * sample_rate))

@@ -178,6 +178,8 @@ class _Motion:
     harmonic_phases: np.ndarray
     response: np.ndarray
     frequencies: np.ndarray
+    # The characteristic tone with its harmonics, before the structure.
+    tonal: np.ndarray
     machine: np.ndarray
     machine_rms: float
 
@@ -238,6 +240,7 @@ def _machine_sound(unit, condition, rng, n_samples, sample_rate):
         harmonic_phases=harmonic_phases,
         response=response,
         frequencies=frequencies,
+        tonal=tonal,
         machine=machine,
         machine_rms=loudness,
     )
@@ -389,11 +392,111 @@ def _intermittence(rng, time):
     return envelope
 
 
+# Order-locked faults: components at kinematic frequencies of the shaft,
+# heard through the unit's structure as its normal sound is. At strength 1
+# each adds a signal whose RMS is _FAULT_LEVEL times the machine's RMS (for
+# clicks: over a revolution with a click), the level of the kinds above, so
+# that a strength means the same across kinds.
+_FAULT_LEVEL = 0.45
+_DEFECT_HARMONICS = 4
+_INNER_RACE_MODULATION = 0.6
+_LOOSENESS_ORDERS = 10
+_CLICK_PROBABILITY = 0.3
+
+
+def _through_structure(vibration, motion):
+    """``vibration`` as heard through the unit's structure, scaled to the fault level."""
+    heard = np.fft.irfft(np.fft.rfft(vibration) * motion.response, n=len(vibration))
+    return _FAULT_LEVEL * motion.machine_rms * heard / max(_rms(heard), np.finfo(float).tiny)
+
+
+def _bearing_tones(unit, motion, rng, sample_rate):
+    """Tones at a race defect frequency and its harmonics.
+
+    The defect frequency is BPFO or BPFI (a non-integer shaft order set by
+    the bearing geometry), so the tones move with the speed as the
+    machine's own lines do, but between them. An inner-race defect turns
+    with the shaft through the load zone: its tones are amplitude-modulated
+    at the shaft rate, heard as sidebands at +-1x around each.
+    """
+    inner_race = rng.random() < 0.5
+    order = unit.inner_race_order if inner_race else unit.outer_race_order
+    levels = 0.6 ** np.arange(_DEFECT_HARMONICS) * db_jitter(rng, 2.0, _DEFECT_HARMONICS)
+    phases = rng.uniform(0, 2 * np.pi, size=_DEFECT_HARMONICS)
+    defect = _phasor(order * motion.shaft_angle + rng.uniform(0, 2 * np.pi))
+    tones = _harmonic_series(defect, order * motion.shaft_hz, levels, phases, 0.45 * sample_rate)
+    if inner_race:
+        tones *= 1 + _INNER_RACE_MODULATION * _cos(motion.shaft_angle + rng.uniform(0, 2 * np.pi))
+    return _through_structure(tones, motion)
+
+
+def _blade_damage(unit, motion, rng, sample_rate):
+    """One damaged blade, vane or tooth: the characteristic tone pulses once per revolution.
+
+    When one of the ``order`` blades (vanes, teeth) differs from the others,
+    the force it adds each time it passes is no longer spread evenly over the
+    revolution: the characteristic tone is modulated by a narrow pulse once
+    per revolution, heard as a comb of shaft-rate sidebands around the
+    blade-pass (vane-pass, gear-mesh) frequency and its harmonics.
+    """
+    width = rng.uniform(0.3, 0.6)  # radians of the revolution the damaged blade's pass lasts
+    pulse = np.exp((_cos(motion.shaft_angle + rng.uniform(0, 2 * np.pi)) - 1) / width**2)
+    pulse -= pulse.mean()
+    return _through_structure(motion.tonal * pulse, motion)
+
+
+def _looseness(unit, motion, rng, sample_rate):
+    """Mechanical looseness: many harmonics of the shaft rate, and half orders.
+
+    A loose mount or bearing seat clips the once-per-revolution motion, so
+    the shaft rate's harmonics up to high orders appear, and, as the part
+    lifts every other revolution, half-order lines (0.5x, 1.5x, ...).
+    """
+    orders = np.arange(1, 2 * _LOOSENESS_ORDERS + 1) / 2
+    levels = np.where(orders % 1 == 0, 1.0, 0.5) * orders ** -0.5 * db_jitter(rng, 3.0, len(orders))
+    half = _phasor(0.5 * motion.shaft_angle + rng.uniform(0, 2 * np.pi))
+    phases = rng.uniform(0, 2 * np.pi, size=len(orders))
+    lines = _harmonic_series(half, 0.5 * motion.shaft_hz, levels, phases, 0.45 * sample_rate)
+    return _through_structure(lines, motion)
+
+
+def _clicks(unit, motion, rng, sample_rate):
+    """Intermittent clicks: a loose part striking once per revolution, now and then.
+
+    At a fixed shaft angle, on a random ~30 % of the revolutions, an impact
+    rings the unit's structural modes. The level is set per click, not per
+    clip: over a revolution with a click, the RMS is the fault level, however
+    many clicks the clip happens to have.
+    """
+    turns = (motion.shaft_angle + rng.uniform(0, 2 * np.pi)) / (2 * np.pi)
+    positions = np.flatnonzero(np.diff(np.floor(turns)) > 0) + 1
+    positions = positions[rng.random(len(positions)) < _CLICK_PROBABILITY]
+    if len(positions) == 0:
+        positions = rng.integers(len(turns), size=1)
+    amplitudes = db_jitter(rng, 3.0, len(positions))
+    impulses = np.zeros(len(turns))
+    impulses[positions] = amplitudes
+    # Each strike is a short (0.2-0.5 ms) pulse, hard enough to excite the modes.
+    decay_s = rng.uniform(0.0002, 0.0005)
+    kernel = np.exp(-np.arange(int(8 * decay_s * sample_rate) + 1) / (decay_s * sample_rate))
+    strikes = np.convolve(impulses, kernel)[: len(turns)]
+    heard = np.fft.irfft(np.fft.rfft(strikes) * motion.response, n=len(turns))
+    # Energy of one click of unit amplitude, then its RMS over one revolution.
+    click_energy = np.sum(heard**2) / np.sum(amplitudes**2)
+    revolution = sample_rate / motion.shaft_hz
+    click_rms = np.sqrt(max(click_energy, np.finfo(float).tiny) / revolution)
+    return _FAULT_LEVEL * motion.machine_rms * heard / click_rms
+
+
 _ANOMALIES = {
     "bearing_defect": _bearing_defect,
     "imbalance": _imbalance,
     "harmonic_change": _harmonic_change,
     "friction": _friction,
+    "bearing_tones": _bearing_tones,
+    "blade_damage": _blade_damage,
+    "looseness": _looseness,
+    "clicks": _clicks,
 }
 
 # RMS of a machine at its reference speed and load 50, before the random

@@ -8,10 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skasd.datasets import _sound_physics as physics
 from skasd.datasets import load_dcase, make_machine_sounds
+from skasd.datasets._generator import _MACHINE_SPECS, _draw_unit
 
 MACHINE_TYPES = ["fan", "pump", "gearbox", "bearing"]
-ANOMALY_KINDS = ["bearing_defect", "imbalance", "harmonic_change", "friction"]
+# The kinds drawn by default, then the order-locked faults, drawn when asked for.
+DEFAULT_KINDS = ["bearing_defect", "imbalance", "harmonic_change", "friction"]
+ORDER_LOCKED_KINDS = ["bearing_tones", "blade_damage", "looseness", "clicks"]
+ANOMALY_KINDS = DEFAULT_KINDS + ORDER_LOCKED_KINDS
 
 # Small data sets keep the whole file fast.
 SMALL = dict(n_source_train=6, n_target_train=2, n_test_normal=2, n_test_anomalous=4, duration=0.25)
@@ -127,8 +132,28 @@ def test_zero_strength_anomalies_are_exactly_the_normal_clips():
     contaminated = _small(contamination=0.5, **params)
     clean = _small(contamination=0.0, **params)
     train = contaminated.frame[contaminated.frame["split"] == "train"]
-    assert set(train["anomaly_kind"]) == {""} | set(ANOMALY_KINDS)
+    assert set(train["anomaly_kind"]) == {""} | set(DEFAULT_KINDS)
     np.testing.assert_array_equal(contaminated.data, clean.data)
+
+
+@pytest.mark.parametrize("kind", ORDER_LOCKED_KINDS)
+def test_order_locked_faults_are_deterministic_and_scaled_by_the_strength(kind):
+    params = dict(machine_types=["fan", "gearbox"], anomaly_kinds=kind)
+    clips = {strength: _small(anomaly_strength=strength, random_state=11, **params).data for strength in (0, 1, 2)}
+    again = _small(random_state=np.random.RandomState(11), **params).data
+    other = _small(random_state=12, **params).data
+    np.testing.assert_array_equal(clips[1], again)
+    assert not np.array_equal(clips[1], other)
+    anomalous = _small(random_state=11, **params).frame["label"].to_numpy() == 1
+    np.testing.assert_array_equal(clips[0][~anomalous], clips[2][~anomalous])
+    added = clips[1][anomalous] - clips[0][anomalous]
+    assert np.all(np.sqrt(np.mean(added**2, axis=1)) > 1e-4)
+    np.testing.assert_allclose(clips[2][anomalous] - clips[0][anomalous], 2 * added, atol=1e-6)
+
+
+def test_default_anomaly_kinds_are_the_first_four():
+    kinds = set(_small(machine_types="pump", n_test_anomalous=8, random_state=0).frame["anomaly_kind"])
+    assert kinds == {""} | set(DEFAULT_KINDS)
 
 
 def test_anomaly_is_a_signal_scaled_by_the_strength():
@@ -259,3 +284,132 @@ def test_clips_are_finite_and_bounded_at_any_strength(seed, strength, machine, k
     assert np.all(np.isfinite(sounds.data))
     peaks = np.abs(sounds.data).max(axis=1)
     assert np.all(peaks <= 0.95) and np.all(peaks > 1e-3)
+
+
+# The physics of the order-locked faults, on a machine turning at exactly
+# 25 Hz for 4 s (every shaft order on an FFT bin) heard through a flat
+# structure, so that each line sits where the kinematics put it.
+SHAFT_HZ = 25.0
+RATE = 16000
+
+
+def _steady_motion(unit, duration=4.0):
+    n_samples = int(duration * RATE)
+    angle = 2 * np.pi * SHAFT_HZ * np.arange(n_samples) / RATE
+    frequencies = np.fft.rfftfreq(n_samples, 1 / RATE)
+    tonal = sum(
+        level * np.cos(h * unit.order * angle)
+        for h, level in enumerate(unit.harmonic_levels, start=1)
+        if h * unit.order * SHAFT_HZ < 0.45 * RATE
+    )
+    return physics._Motion(
+        shaft_hz=SHAFT_HZ,
+        shaft_angle=angle,
+        harmonic_phases=np.zeros(len(unit.harmonic_levels)),
+        response=np.ones(len(frequencies)),
+        frequencies=frequencies,
+        tonal=tonal,
+        machine=tonal,
+        machine_rms=float(np.sqrt(np.mean(tonal**2))),
+    )
+
+
+def _unit(machine, seed=0):
+    return _draw_unit(_MACHINE_SPECS[machine], 0, np.random.default_rng(seed))
+
+
+def _line_levels_db(signal, frequencies_hz, tolerance_hz=0.6):
+    """Peak level (dB re the strongest line) near each frequency, from a Hann-windowed FFT."""
+    spectrum = np.abs(np.fft.rfft(signal * np.hanning(len(signal)), n=4 * len(signal)))
+    grid = np.fft.rfftfreq(4 * len(signal), 1 / RATE)
+    peaks = [spectrum[np.abs(grid - hz) <= tolerance_hz].max() for hz in frequencies_hz]
+    return 20 * np.log10(np.asarray(peaks) / spectrum.max())
+
+
+def test_bearing_tones_sit_at_the_defect_frequency_its_harmonics_and_shaft_sidebands():
+    unit = _unit("pump")
+    races = set()
+    for seed in range(12):
+        motion = _steady_motion(unit)
+        tones = physics._bearing_tones(unit, motion, np.random.default_rng(seed), RATE)
+        np.testing.assert_allclose(np.sqrt(np.mean(tones**2)), physics._FAULT_LEVEL * motion.machine_rms)
+        # Which race: the one whose defect frequency carries the strongest line.
+        outer_hz, inner_hz = unit.outer_race_order * SHAFT_HZ, unit.inner_race_order * SHAFT_HZ
+        outer, inner = _line_levels_db(tones, [outer_hz, inner_hz])
+        inner_race = inner > outer
+        defect_hz = inner_hz if inner_race else outer_hz
+        races.add(inner_race)
+        harmonics = _line_levels_db(tones, defect_hz * np.arange(1, 5))
+        # The defect frequency and its harmonics, 0.6 times weaker each (+-2 dB jitter).
+        assert np.all(harmonics > -22)
+        # Between two harmonics, where no line should be, the spectrum is far below.
+        assert np.all(_line_levels_db(tones, defect_hz * np.array([1.37, 2.61])) < -40)
+        sidebands = _line_levels_db(tones, [defect_hz - SHAFT_HZ, defect_hz + SHAFT_HZ])
+        if inner_race:
+            # Amplitude modulation at the shaft rate (depth 0.6): sidebands 10 dB below the line.
+            np.testing.assert_allclose(sidebands - harmonics[0], 20 * np.log10(0.3), atol=1.0)
+        else:
+            assert np.all(sidebands < -40)
+    assert races == {False, True}
+
+
+def test_bearing_tones_add_energy_at_the_defect_frequency_that_the_normal_clip_lacks():
+    machine = "fan"
+    unit = _unit(machine, seed=3)
+    condition = unit.source_conditions[0]
+    n_samples = 4 * RATE
+    normal = physics.render_clip(unit, condition, "bearing_tones", 0.0, (3, 0), n_samples, RATE)
+    faulty = physics.render_clip(unit, condition, "bearing_tones", 1.0, (3, 0), n_samples, RATE)
+    shaft_hz = condition.speed_rpm / 60
+    spectrum = {name: np.abs(np.fft.rfft(clip * np.hanning(n_samples))) ** 2 for name, clip in
+                (("normal", normal), ("faulty", faulty))}
+    frequencies = np.fft.rfftfreq(n_samples, 1 / RATE)
+
+    def gain_db(hz):
+        # Speed jitters by up to 1.5 % within its attribute value.
+        band = np.abs(frequencies - hz) <= 0.02 * hz + 1
+        return 10 * np.log10(spectrum["faulty"][band].sum() / spectrum["normal"][band].sum())
+
+    gains = {
+        race: [gain_db(order * k * shaft_hz) for k in (1, 2, 3)]
+        for race, order in (("outer", unit.outer_race_order), ("inner", unit.inner_race_order))
+    }
+    # One race's defect frequency and its harmonics gain energy, several dB over the machine's own.
+    assert max(min(gains["outer"]), min(gains["inner"])) > 3
+
+
+def test_blade_damage_adds_shaft_rate_sidebands_around_the_blade_pass_frequency():
+    unit = _unit("fan")
+    motion = _steady_motion(unit)
+    damage = physics._blade_damage(unit, motion, np.random.default_rng(0), RATE)
+    blade_pass_hz = unit.order * SHAFT_HZ
+    sidebands = _line_levels_db(damage, blade_pass_hz + SHAFT_HZ * np.array([-2, -1, 1, 2]))
+    assert np.all(sidebands > -20)
+    # Every line is at a shaft order: the damaged blade repeats once per revolution.
+    assert np.all(_line_levels_db(damage, SHAFT_HZ * (np.arange(1, 40) + 0.5)) < -40)
+
+
+def test_looseness_adds_shaft_harmonics_and_half_orders():
+    unit = _unit("gearbox")
+    motion = _steady_motion(unit)
+    lines = physics._looseness(unit, motion, np.random.default_rng(0), RATE)
+    harmonics = _line_levels_db(lines, SHAFT_HZ * np.arange(1, 11))
+    half_orders = _line_levels_db(lines, SHAFT_HZ * (np.arange(10) + 0.5))
+    assert np.all(harmonics > -25)
+    assert np.all(half_orders > -30)
+    assert np.all(_line_levels_db(lines, SHAFT_HZ * (np.arange(10) + 0.25)) < -40)
+
+
+def test_clicks_strike_at_one_shaft_angle_on_some_revolutions():
+    unit = _unit("bearing")
+    motion = _steady_motion(unit)
+    clicks = physics._clicks(unit, motion, np.random.default_rng(0), RATE)
+    period = int(RATE / SHAFT_HZ)
+    # Onsets: where the signal first rises above half its peak after a quiet stretch.
+    loud = np.flatnonzero(np.abs(clicks) > 0.5 * np.abs(clicks).max())
+    onsets = loud[np.insert(np.diff(loud) > period // 2, 0, True)]
+    n_revolutions = len(clicks) // period
+    assert 2 <= len(onsets) < 0.7 * n_revolutions
+    # All at the same shaft angle: a whole number of revolutions apart.
+    offsets = (onsets - onsets[0]) % period
+    assert np.all(np.minimum(offsets, period - offsets) <= 2)
