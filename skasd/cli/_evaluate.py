@@ -17,7 +17,8 @@ from ._pipelines import factory, fit_and_score, resolve_pipeline
 
 def check_layout(root, machine_types):
     """A clear error for a folder that is not in the DCASE layout."""
-    from ..datasets._dcase import AUDIO_SUFFIXES, SPLITS
+    from ..datasets._dcase import SPLITS
+    from ..datasets._names import AUDIO_SUFFIXES
 
     root = Path(root)
     if not root.is_dir():
@@ -147,7 +148,7 @@ def load_data(root, machine_types, split, args, say, duration=None, memmap=None)
         data = load_dcase(
             root, machine_types=machine_types, split=split, sample_rate=args.sample_rate,
             duration=args.duration if duration is None else duration, memmap=memmap, n_jobs=args.n_jobs,
-            verbose=args.verbose,
+            ground_truth=getattr(args, "ground_truth", None), verbose=args.verbose,
         )
     skipped = [w for w in caught if "matches no DCASE naming scheme" in str(w.message)]
     if skipped:

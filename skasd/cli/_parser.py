@@ -57,6 +57,9 @@ def build_parser():
     evaluate.add_argument("--sample-rate", type=int, default=None, metavar="HZ", help="resample clips to this rate (Hz)")
     evaluate.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                           help="pad or crop clips to this many seconds (default: the longest clip)")
+    evaluate.add_argument("--ground-truth", default=None, metavar="FILE",
+                          help="the organisers' evaluation data list of the year: gives an evaluation set's test "
+                          "clips their domain, label and attributes, so that it is scored")
     evaluate.add_argument("--definition", default="2023", choices=["2020", "2021", "2022", "2023", "2024", "2025"],
                           help="the DCASE year whose metric to report (default: %(default)s)")
     evaluate.add_argument("--threshold", default=None, choices=["percentile", "gamma"],

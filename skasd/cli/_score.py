@@ -11,7 +11,7 @@ from ._common import CLIError
 
 
 def audio_files(inputs):
-    from ..datasets._dcase import AUDIO_SUFFIXES
+    from ..datasets._names import AUDIO_SUFFIXES
 
     files = []
     for item in inputs:

@@ -1,9 +1,11 @@
 """Loaders, generators and writers for DCASE Task 2 style data sets."""
 
-from ._dcase import load_dcase, longest_clip, parse_dcase_filename, save_dcase
+from ._dcase import load_dcase, longest_clip, save_dcase
 from ._fetch import fetch_dcase, get_data_home
 from ._frame import FRAME_COLUMNS, first_normals_split
 from ._generator import make_machine_sounds
+from ._ground_truth import read_ground_truth
+from ._names import parse_dcase_filename
 from ._submission import write_dcase_submission
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "longest_clip",
     "make_machine_sounds",
     "parse_dcase_filename",
+    "read_ground_truth",
     "save_dcase",
     "write_dcase_submission",
 ]

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._dcase import format_dcase_filename
-
+from ._names import format_dcase_filename
 
 #: The years whose submission layout :func:`write_dcase_submission` writes.
 YEARS = (2020, 2021, 2022, 2023, 2024, 2025)

@@ -19,7 +19,7 @@ from skasd.datasets import (
     save_dcase,
     write_dcase_submission,
 )
-from skasd.datasets._dcase import format_dcase_filename
+from skasd.datasets._names import format_dcase_filename
 
 # The attribute names of each development machine type of DCASE 2023.
 ATTRIBUTE_NAMES = {

@@ -18,7 +18,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from skasd.datasets import write_dcase_submission
-from skasd.datasets._dcase import format_dcase_filename
+from skasd.datasets._names import format_dcase_filename
 
 
 @pytest.fixture

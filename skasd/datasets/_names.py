@@ -1,0 +1,106 @@
+"""DCASE Task 2 file names: the metadata they carry, in every scheme the challenge has used (2020-2025)."""
+
+import re
+from pathlib import Path
+
+from ._frame import UNKNOWN_LABEL
+
+__all__ = ["AUDIO_SUFFIXES", "format_dcase_filename", "parse_dcase_filename"]
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+
+# One pattern per naming scheme the challenge has used. Sections, indices and
+# attributes are kept as written (zero-padded strings) except the index.
+_FILENAME_PATTERNS = (
+    # 2021-2025 development and additional training data:
+    # section_00_source_train_normal_0001_<attr>_<value>_...
+    re.compile(
+        r"^section_(?P<section>\d+)_(?P<domain>source|target)_(?P<split>train|test)"
+        r"_(?P<label>normal|anomaly)_(?P<index>\d+)(?:_(?P<attributes>.+))?$"
+    ),
+    # 2021 evaluation test data: domain known, label withheld.
+    re.compile(
+        r"^section_(?P<section>\d+)_(?P<domain>source|target)_(?P<split>train|test)"
+        r"_(?P<index>\d+)(?:_(?P<attributes>.+))?$"
+    ),
+    # 2022-2025 evaluation test data: section_00_0001
+    re.compile(r"^section_(?P<section>\d+)_(?P<index>\d+)$"),
+    # 2020: normal_id_00_00000000, anomaly_id_00_00000000
+    re.compile(r"^(?P<label>normal|anomaly)_id_(?P<section>\d+)_(?P<index>\d+)$"),
+    # 2020 evaluation test data: id_05_00000000
+    re.compile(r"^id_(?P<section>\d+)_(?P<index>\d+)$"),
+)
+
+
+def parse_dcase_filename(name):
+    """Parse the metadata out of a DCASE Task 2 file name (2020-2025).
+
+    Parameters
+    ----------
+    name : str or path-like
+        A file name or path; folders and the extension are ignored.
+
+    Returns
+    -------
+    metadata : dict or None
+        Keys ``section`` (str, as written, e.g. ``"00"``), ``domain``
+        (``"source"``, ``"target"`` or None where the name does not say),
+        ``split`` (``"train"``, ``"test"`` or None), ``label`` (0 normal,
+        1 anomalous, -1 unknown), ``index`` (int) and ``attributes`` (the raw
+        attribute string, ``""`` if none). None if the name matches no
+        scheme.
+
+    Examples
+    --------
+    >>> meta = parse_dcase_filename("section_00_target_test_anomaly_0015_car_A2_spd_6_mic_2.wav")
+    >>> meta["domain"], meta["label"], meta["index"], meta["attributes"]
+    ('target', 1, 15, 'car_A2_spd_6_mic_2')
+    >>> parse_dcase_filename("anomaly_id_02_00000012.wav")["section"]
+    '02'
+    >>> parse_dcase_filename("notes.wav") is None
+    True
+    """
+    stem = Path(name).name
+    for suffix in AUDIO_SUFFIXES:
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    for pattern in _FILENAME_PATTERNS:
+        match = pattern.match(stem)
+        if match is None:
+            continue
+        fields = match.groupdict()
+        label = fields.get("label")
+        return {
+            "section": fields["section"],
+            "domain": fields.get("domain"),
+            "split": fields.get("split"),
+            "label": {"normal": 0, "anomaly": 1, None: UNKNOWN_LABEL}[label],
+            "index": int(fields["index"]),
+            "attributes": fields.get("attributes") or "",
+        }
+    return None
+
+
+def format_dcase_filename(section, domain, split, label, index, attributes="", suffix=".wav"):
+    """Build the 2022-2025 style file name; the inverse of :func:`parse_dcase_filename`.
+
+    Clips with an unknown label (-1) get the evaluation-set name
+    (``section_00_0001``, or with the domain when it is known).
+
+    Examples
+    --------
+    >>> format_dcase_filename("00", "source", "train", 0, 1, "pat_00")
+    'section_00_source_train_normal_0001_pat_00.wav'
+    >>> format_dcase_filename("00", None, "test", -1, 7)
+    'section_00_0007.wav'
+    """
+    parts = [f"section_{section}"]
+    if domain is not None:
+        parts += [domain, split]
+        if label != UNKNOWN_LABEL:
+            parts.append("anomaly" if label == 1 else "normal")
+    parts.append(f"{int(index):04d}")
+    if attributes and domain is not None:
+        parts.append(attributes)
+    return "_".join(parts) + suffix
