@@ -120,6 +120,10 @@ def read_model_header(path):
         If it is not a skasd model file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(
+            f"model file {str(path)!r} is a folder: give the file that skasd evaluate --save wrote."
+        )
     if not path.is_file():
         raise FileNotFoundError(f"model file {str(path)!r} does not exist.")
     with open(path, "rb") as f:

@@ -17,7 +17,7 @@ from ._pipelines import factory, fit_and_score, resolve_pipeline
 
 def check_layout(root, machine_types):
     """A clear error for a folder that is not in the DCASE layout."""
-    from ..datasets._dcase import SPLITS
+    from ..datasets._dcase import SPLIT_FOLDERS
     from ..datasets._names import AUDIO_SUFFIXES
 
     root = Path(root)
@@ -25,9 +25,13 @@ def check_layout(root, machine_types):
         raise CLIError(f"data folder {str(root)!r} does not exist or is not a folder.")
     found = {}
     for machine in sorted(p for p in root.iterdir() if p.is_dir()):
-        for split in SPLITS:
-            folder = machine / split
-            if folder.is_dir() and any(f.suffix.lower() in AUDIO_SUFFIXES for f in folder.iterdir()):
+        for split, folders in SPLIT_FOLDERS.items():
+            # DCASE 2021 keeps its test clips in source_test/ and target_test/.
+            if any(
+                (machine / folder).is_dir()
+                and any(f.suffix.lower() in AUDIO_SUFFIXES for f in (machine / folder).iterdir())
+                for folder in folders
+            ):
                 found.setdefault(machine.name, []).append(split)
     if not found:
         raise CLIError(
@@ -165,7 +169,8 @@ def split_file_mask(path, frame, root):
     if not path.is_file():
         raise CLIError(f"split file {str(path)!r} does not exist.")
     entries = []
-    for line in path.read_text().splitlines():
+    # utf-8-sig: a byte-order mark, as spreadsheet programs write, is not part of the first name.
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
         entry = line.split(",")[0].strip().strip('"')
         if entry and not entry.startswith("#"):
             entries.append(entry.replace("\\", "/"))

@@ -26,6 +26,7 @@ SPLITS = ("train", "test")
 # The folders each split's clips lie in (DCASE 2021 splits its test clips by domain).
 SPLIT_FOLDERS = {"train": ("train",), "test": ("test", "source_test", "target_test")}
 
+
 def _find_audio_files(root, machine_types, split):
     root = Path(root)
     if not root.is_dir():
@@ -52,12 +53,20 @@ def _find_audio_files(root, machine_types, split):
         for split_name in splits:
             for folder_name in SPLIT_FOLDERS[split_name]:
                 folder = root / machine / folder_name
-                if folder.is_dir():
-                    files += [
-                        (machine, split_name, path)
-                        for path in sorted(folder.iterdir())
-                        if path.suffix.lower() in AUDIO_SUFFIXES
-                    ]
+                if not folder.is_dir():
+                    continue
+                for path in sorted(folder.iterdir()):
+                    if path.suffix.lower() not in AUDIO_SUFFIXES:
+                        continue
+                    if not path.is_file():
+                        # Opening a FIFO would wait for a writer forever.
+                        warnings.warn(
+                            f"{str(path)!r} is not a regular file (a FIFO, a device or a folder): skipped.",
+                            UserWarning,
+                            stacklevel=4,
+                        )
+                        continue
+                    files.append((machine, split_name, path))
     if not files:
         raise FileNotFoundError(
             f"No audio files ({', '.join(AUDIO_SUFFIXES)}) found under root={str(root)!r} "

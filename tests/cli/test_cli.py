@@ -599,6 +599,8 @@ def test_a_model_file_from_an_incompatible_version(tmp_path, capsys, monkeypatch
         f"{str(other)!r} is not a skasd model file (write one with skasd evaluate --save).")
     assert error_of(capsys, "score", "--model", tmp_path / "missing.skasd", EXAMPLE_CONFIG) == (
         f"model file {str(tmp_path / 'missing.skasd')!r} does not exist.")
+    assert error_of(capsys, "score", "--model", tmp_path, EXAMPLE_CONFIG) == (
+        f"model file {str(tmp_path)!r} is a folder: give the file that skasd evaluate --save wrote.")
 
 
 class _CreatesAFile:
@@ -720,3 +722,33 @@ def test_deterministic_runs_give_the_same_bits_whatever_the_thread_count(machine
     finally:
         torch.set_num_threads(threads)
     assert written[2] == written[1] and len(written[1]) > 1
+
+
+def test_evaluate_reads_the_dcase_2021_test_folders(machines, tmp_path):
+    """DCASE 2021 keeps test clips in source_test/ and target_test/: evaluate scores them as load_dcase reads them."""
+    folder, _ = machines
+    moved = tmp_path / "data2021"
+    shutil.copytree(folder, moved)
+    for path in sorted(moved.glob("*/test/*.wav")):
+        domain = "source" if "_source_" in path.name else "target"
+        (path.parent.parent / f"{domain}_test").mkdir(exist_ok=True)
+        path.rename(path.parent.parent / f"{domain}_test" / path.name)
+    for test in moved.glob("*/test"):
+        test.rmdir()
+    assert main(["evaluate", "--data", str(folder), "--pipeline", "logmel-knn", "--out", str(tmp_path / "a"),
+                 "--quiet", "--no-plots"]) == 0
+    assert main(["evaluate", "--data", str(moved), "--pipeline", "logmel-knn", "--out", str(tmp_path / "b"),
+                 "--quiet", "--no-plots"]) == 0
+    assert (tmp_path / "a" / "scores.csv").read_text() == (tmp_path / "b" / "scores.csv").read_text()
+
+
+def test_split_file_with_a_byte_order_mark(machines, tmp_path):
+    folder, _ = machines
+    train = sorted(p.relative_to(folder).as_posix() for p in folder.glob("*/train/*.wav"))
+    plain, marked = tmp_path / "plain.csv", tmp_path / "marked.csv"
+    plain.write_text("\n".join(train) + "\n", encoding="utf-8")
+    marked.write_text("\n".join(train) + "\n", encoding="utf-8-sig")  # as spreadsheet programs save CSV
+    for split_file, out in ((plain, "plain"), (marked, "marked")):
+        assert main(["evaluate", "--data", str(folder), "--pipeline", "logmel-knn", "--split-file", str(split_file),
+                     "--out", str(tmp_path / out), "--quiet", "--no-plots"]) == 0
+    assert (tmp_path / "plain" / "scores.csv").read_text() == (tmp_path / "marked" / "scores.csv").read_text()

@@ -1,5 +1,6 @@
 """Tests of the DCASE loader, file-name parser, writer and submission files."""
 
+import os
 import re
 import warnings
 from pathlib import Path
@@ -238,6 +239,18 @@ def test_dcase_2021_test_folders_split_by_domain(tmp_path, dcase_samples):
 
 
 # --- bad input --------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+def test_a_fifo_named_like_audio_is_skipped_not_waited_on(tmp_path):
+    _write(tmp_path / "fan" / "train" / "section_00_source_train_normal_0000.wav", _tone())
+    fifo = tmp_path / "fan" / "train" / "section_00_source_train_normal_0001.wav"
+    os.mkfifo(fifo)
+    with pytest.warns(UserWarning, match=re.escape(
+        f"{str(fifo)!r} is not a regular file (a FIFO, a device or a folder): skipped."
+    )):
+        bunch = load_dcase(tmp_path, verbose=0)
+    assert bunch.frame["index"].tolist() == [0]
 
 
 def test_folder_without_audio(tmp_path):
