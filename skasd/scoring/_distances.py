@@ -52,13 +52,31 @@ def normalized_if_cosine(X, metric, name):
     return X
 
 
+# |x - y|^2 = |x|^2 + |y|^2 - 2 <x, y> reaches 4 max(|x|^2, |y|^2): squared
+# norms above this would overflow float32 somewhere in the product.
+_MAX_SQUARED_NORM = float(np.finfo(np.float32).max) / 4
+
+
+def _squared_norms(X):
+    """Row norms squared (float64, then float32), with a clear error where float32 distances would overflow."""
+    squared = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+    if len(squared) and not squared.max() <= _MAX_SQUARED_NORM:
+        raise ValueError(
+            f"Embeddings too large for float32 squared Euclidean distances: the largest squared norm "
+            f"(after centring on the references) is {squared.max():.3g}, above {_MAX_SQUARED_NORM:.3g}, "
+            "so the distances would overflow to inf and NaN. Scale the embeddings (e.g. StandardScaler "
+            "before the scorer) or use metric='cosine'."
+        )
+    return squared.astype(np.float32)
+
+
 def augment_queries(X, metric):
     """The float32 vectors ``q(x)`` (their form is in ``_neighbors.py``), one row per row of ``X``."""
     n_samples, n_features = X.shape
     augmented = np.empty((n_samples, n_features + (1 if metric == "cosine" else 2)), dtype=np.float32)
     augmented[:, :n_features] = X
     if metric != "cosine":
-        augmented[:, n_features] = np.einsum("ij,ij->i", X, X)
+        augmented[:, n_features] = _squared_norms(X)
     augmented[:, -1] = 1.0
     return augmented
 
@@ -74,7 +92,7 @@ def augment_references(Y, metric):
     augmented = np.empty((n_samples, n_features + 2), dtype=np.float32)
     np.multiply(Y, -2.0, out=augmented[:, :n_features])
     augmented[:, n_features] = 1.0
-    augmented[:, -1] = np.einsum("ij,ij->i", Y, Y)
+    augmented[:, -1] = _squared_norms(Y)
     if metric == "mse":
         augmented /= n_features
     return augmented

@@ -344,3 +344,20 @@ def test_inside_grid_search_with_the_dcase_scorer():
     for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
         scorer = LocalDensityKNNScorer(**params).fit(X[~test])
         assert score == pytest.approx(dcase_scores(y[test], scorer.anomaly_score(X[test]), domain[test])[1])
+
+
+@pytest.mark.parametrize("cls", [KNNScorer, LocalDensityKNNScorer])
+@pytest.mark.parametrize("metric", ["sqeuclidean", "mse"])
+def test_euclidean_distances_that_would_overflow_float32_are_refused_not_nan(cls, metric):
+    rng = np.random.default_rng(0)
+    huge = rng.normal(size=(20, 4)) * 1e20
+    message = r"^Embeddings too large for float32 squared Euclidean distances: the largest squared norm \(after centring on the references\) is .*, so the distances would overflow to inf and NaN\. Scale the embeddings \(e\.g\. StandardScaler before the scorer\) or use metric='cosine'\.$"
+    with pytest.raises(ValueError, match=message):
+        cls(metric=metric).fit(huge)
+    scorer = cls(metric=metric).fit(rng.normal(size=(20, 4)))
+    with pytest.raises(ValueError, match=message):
+        scorer.score_samples(huge)
+    # Large but representable (squared norms up to about 1e33): finite scores and threshold.
+    large = cls(metric=metric).fit(huge / 1e4)
+    scores = large.score_samples(huge[:5] / 1e4)
+    assert np.isfinite(scores).all() and np.isfinite(large.offset_)
