@@ -11,7 +11,9 @@ Commands:
   the score table (when the clips are labelled) and plots; ``--save FILE``
   keeps the fitted models;
 - ``skasd score --model FILE files...``: one anomaly score and decision
-  per file, from saved models (monitoring);
+  per file, from saved models;
+- ``skasd monitor FOLDER --model FILE``: the clips that appear in a folder,
+  scored as they appear, with a moving-window alarm (monitoring);
 - ``skasd pipelines``: the named pipelines, ``--show NAME`` as TOML;
 - ``skasd fetch YEAR [--split dev|eval]``: download a DCASE Task 2 data set
   into the layout ``evaluate`` reads, and print its folder.
@@ -32,6 +34,7 @@ from ._demo import run_demo
 from ._evaluate import run_evaluate
 from ._output import format_summary, format_table
 from ._parser import build_parser
+from ._monitor import run_monitor
 from ._pipelines import run_pipelines
 from ._repeat import deterministic_torch, run_seeds
 from ._score import run_score
@@ -65,6 +68,8 @@ def main(argv=None):
                         run_evaluate(args)
             elif args.command == "score":
                 run_score(args)
+            elif args.command == "monitor":
+                run_monitor(args)
             elif args.command == "pipelines":
                 run_pipelines(args)
             elif args.command == "fetch":

@@ -88,6 +88,29 @@ def build_parser():
     score.add_argument("--section", default=None, help="section of the files (default: from DCASE file names)")
     score.add_argument("files", nargs="+", help="audio files or folders")
 
+    monitor = commands.add_parser(
+        "monitor", parents=[common],
+        help="score the clips that appear in a folder, as they appear: file, score, decision, alarm per line",
+        description="Watch a folder (polling) and score each new audio clip with models saved by skasd evaluate "
+        "--save; print 'file<TAB>anomaly score<TAB>decision<TAB>alarm' per clip, where the alarm is raised "
+        "when --min-anomalous of the last --window clips of a machine type and section were anomalous.",
+    )
+    monitor.add_argument("folder", help="the folder new clips are written into (searched recursively)")
+    monitor.add_argument("--model", required=True, metavar="FILE", help="model file written by skasd evaluate --save")
+    monitor.add_argument("--trust", action="store_true",
+                         help="load a model file this user did not save (it is unpickled: it can run code)")
+    monitor.add_argument("--machine", default=None, help="machine type of the clips (default: their <machine>/ folder)")
+    monitor.add_argument("--section", default=None, help="section of the clips (default: from DCASE file names)")
+    monitor.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
+                         help="seconds between looks at the folder (default: %(default)s)")
+    monitor.add_argument("--window", type=int, default=1, metavar="N",
+                         help="the alarm looks at the last N clips of each machine type and section (default: 1)")
+    monitor.add_argument("--min-anomalous", type=int, default=1, metavar="K",
+                         help="... and is raised when K of them were anomalous (default: 1)")
+    monitor.add_argument("--include-existing", action="store_true",
+                         help="also score the clips already in the folder when monitoring starts")
+    monitor.add_argument("--max-clips", type=int, default=None, metavar="N", help="stop after N clips")
+
     fetch = commands.add_parser(
         "fetch", parents=[common],
         help="download a DCASE Task 2 data set (2020-2025) into the layout skasd evaluate reads; print its folder",

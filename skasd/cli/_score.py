@@ -1,5 +1,6 @@
 """``skasd score``: audio files scored with saved models."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -33,7 +34,8 @@ def model_key(path, models, machine, section):
 
     machines = sorted({m for m, _ in models})
     if machine is None:
-        parts = Path(path).resolve().parts
+        # The path as given, not a symlink's target: the folder the user put the clip in names its machine.
+        parts = Path(os.path.abspath(path)).parts
         candidates = [p for p in parts[-3:-1] if p in machines]
         if candidates:
             machine = candidates[0]
@@ -66,25 +68,31 @@ def model_key(path, models, machine, section):
     return machine, section
 
 
-def run_score(args):
-    """``skasd score``: print file, anomaly score and decision (1 anomalous) per file; returns the frame."""
+def score_files(saved, files, machine=None, section=None, log=None):
+    """Anomaly score and decision of each file by the model of its machine type and section, as a frame."""
     from ..datasets._dcase import read_clip
     from ..pipelines import score_models
 
-    saved = load_models(args.model, trusted=args.trust)
     models = saved["models"]
     sample_rate, n_samples = saved["sample_rate"], saved["n_samples"]
-    files = audio_files(args.files)
-    keys = [model_key(path, models, args.machine, args.section) for path in files]
+    keys = [model_key(path, models, machine, section) for path in files]
     X = np.zeros((len(files), n_samples), dtype=np.float32)
     for row, path in enumerate(files):
         clip = read_clip(path, 0, sample_rate)
         X[row, : min(len(clip), n_samples)] = clip[:n_samples]
     frame = pd.DataFrame({"file": files, "machine": [k[0] for k in keys], "section": [k[1] for k in keys]})
-    log = (lambda message: print(message, file=sys.stderr, flush=True)) if args.verbose else None
     anomaly_score, decision = score_models(models, X, frame, log=log)
     frame["score"] = anomaly_score
     frame["decision"] = decision
+    return frame
+
+
+def run_score(args):
+    """``skasd score``: print file, anomaly score and decision (1 anomalous) per file; returns the frame."""
+    saved = load_models(args.model, trusted=args.trust)
+    files = audio_files(args.files)
+    log = (lambda message: print(message, file=sys.stderr, flush=True)) if args.verbose else None
+    frame = score_files(saved, files, args.machine, args.section, log=log)
     for row in frame.itertuples(index=False):
         print(f"{row.file}\t{float(row.score)!r}\t{int(row.decision)}", flush=True)
     return frame

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -752,3 +753,68 @@ def test_split_file_with_a_byte_order_mark(machines, tmp_path):
         assert main(["evaluate", "--data", str(folder), "--pipeline", "logmel-knn", "--split-file", str(split_file),
                      "--out", str(tmp_path / out), "--quiet", "--no-plots"]) == 0
     assert (tmp_path / "plain" / "scores.csv").read_text() == (tmp_path / "marked" / "scores.csv").read_text()
+
+
+# -- monitoring ---------------------------------------------------------------------
+
+
+def test_score_takes_the_machine_type_from_the_path_given_not_a_symlink_target(machines, evaluated, tmp_path,
+                                                                                capsys):
+    folder, _ = machines
+    _, model = evaluated
+    clip = sorted((folder / "gearbox" / "test").glob("section_00_*.wav"))[0]
+    (tmp_path / "fan").mkdir()
+    link = tmp_path / "fan" / clip.name
+    link.symlink_to(clip)
+    _, by_link, _ = run(capsys, "score", "--model", model, "--quiet", link)
+    _, as_fan, _ = run(capsys, "score", "--model", model, "--quiet", "--machine", "fan", clip)
+    assert by_link.split("\t")[1:] == as_fan.split("\t")[1:]
+
+
+def test_window_alarm_needs_k_of_the_last_n_decisions_per_machine_and_section():
+    from skasd.cli._monitor import WindowAlarm
+
+    alarm = WindowAlarm(window=3, min_anomalous=2)
+    fan = [alarm.update(("fan", "00"), d) for d in (1, 0, 0, 1, 1, 0, 0)]
+    assert fan == [0, 0, 0, 0, 1, 1, 0]
+    assert alarm.update(("pump", "00"), 1) == 0  # a machine type and section of its own
+    assert [WindowAlarm(1, 1).update("k", d) for d in (0, 1)] == [0, 1]
+
+
+def test_monitor_scores_the_clips_that_appear_as_skasd_score_does(machines, evaluated, tmp_path, capsys):
+    import threading
+
+    folder, _ = machines
+    _, model = evaluated
+    watched = tmp_path / "incoming" / "gearbox"
+    watched.mkdir(parents=True)
+    shutil.copy(sorted((folder / "gearbox" / "test").glob("section_00_*.wav"))[0], watched)  # there before
+    new = sorted((folder / "gearbox" / "test").glob("section_01_*.wav"))[:3]
+
+    def record():
+        for path in new:
+            time.sleep(0.2)
+            shutil.copy(path, watched / path.name)
+
+    writer = threading.Thread(target=record)
+    writer.start()
+    status, out, _ = run(capsys, "monitor", tmp_path / "incoming", "--model", model, "--interval", "0.05",
+                         "--window", "2", "--min-anomalous", "1", "--max-clips", "3", "--quiet")
+    writer.join()
+    assert status == 0
+    header, *lines = out.splitlines()
+    assert header == "file\tscore\tdecision\talarm"
+    rows = [line.split("\t") for line in lines]
+    assert [Path(row[0]).name for row in rows] == [path.name for path in new]  # not the clip already there
+    _, scored, _ = run(capsys, "score", "--model", model, "--quiet", *[watched / path.name for path in new])
+    assert [row[:3] for row in rows] == [line.split("\t") for line in scored.splitlines()]
+    decisions = [int(row[2]) for row in rows]
+    assert [int(row[3]) for row in rows] == [int(any(decisions[max(0, i - 1): i + 1])) for i in range(3)]
+
+
+def test_monitor_refuses_a_missing_folder_and_a_window_it_cannot_fill(evaluated, tmp_path, capsys):
+    _, model = evaluated
+    assert error_of(capsys, "monitor", tmp_path / "nowhere", "--model", model) == (
+        f"folder {str(tmp_path / 'nowhere')!r} to monitor does not exist or is not a folder.")
+    assert error_of(capsys, "monitor", tmp_path, "--model", model, "--window", "2", "--min-anomalous", "3") == (
+        "--min-anomalous must be between 1 and --window (2); got 3.")
