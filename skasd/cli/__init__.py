@@ -15,6 +15,8 @@ Commands:
 - ``skasd monitor FOLDER --model FILE``: the clips that appear in a folder,
   scored as they appear, with a moving-window alarm (monitoring);
 - ``skasd pipelines``: the named pipelines, ``--show NAME`` as TOML;
+- ``skasd package --label L --system RUN_DIR ... --out DIR``: the Task 2
+  submission package of up to 4 runs, checked (``--check DIR`` only checks);
 - ``skasd fetch YEAR [--split dev|eval]``: download a DCASE Task 2 data set
   into the layout ``evaluate`` reads, and print its folder.
 
@@ -33,6 +35,7 @@ from ._common import CLIError
 from ._demo import run_demo
 from ._evaluate import run_evaluate
 from ._output import format_summary, format_table
+from ._package import run_package
 from ._parser import build_parser
 from ._monitor import run_monitor
 from ._pipelines import run_pipelines
@@ -70,6 +73,9 @@ def main(argv=None):
                 run_score(args)
             elif args.command == "monitor":
                 run_monitor(args)
+            elif args.command == "package":
+                if run_package(args):
+                    return 2  # the checker's problems are printed, one per line
             elif args.command == "pipelines":
                 run_pipelines(args)
             elif args.command == "fetch":

@@ -128,6 +128,33 @@ def build_parser():
                        help="a mirror serving the archives under their file names, instead of Zenodo")
     fetch.add_argument("--keep-archives", action="store_true", help="keep the archives after extracting them")
 
+    package = commands.add_parser(
+        "package", parents=[common],
+        help="write the DCASE Task 2 submission package from skasd evaluate runs (up to 4 systems), and check it",
+        description="Copy the submission files of up to 4 runs of skasd evaluate into the Task 2 package layout "
+        "(task2/<label>_<n>/), write each system's <label>_<n>.meta.yaml with what the run knows and TODO marks "
+        "for the rest, then check the package; --check DIR only checks one. Problems are listed one per line; "
+        "exit status 2 when there are any.",
+    )
+    package.add_argument("--label", metavar="LASTNAME_INSTITUTE_task2",
+                         help="the submission label without the system index, e.g. Smith_ACME_task2")
+    package.add_argument("--system", action="append", metavar="RUN_DIR",
+                         help="an output folder of skasd evaluate on the evaluation set; once per system, in order")
+    package.add_argument("--pipeline", action="append", metavar="NAME|FILE",
+                         help="each system's pipeline, once per --system in order (default: from a model file "
+                         "saved with --save in RUN_DIR)")
+    package.add_argument("--dev", action="append", metavar="RUN_DIR",
+                         help="each system's run on the development set, once per --system in order: its scores.csv "
+                         "fills the meta file's development results")
+    package.add_argument("--data", metavar="EVAL_DIR",
+                         help="the evaluation set: check each file's rows against its test clips; gives the "
+                         "sampling rate")
+    package.add_argument("--out", default="skasd_package", metavar="DIR", help="package folder (default: %(default)s)")
+    package.add_argument("--year", type=int, default=2025, choices=[2022, 2023, 2024, 2025],
+                         help="the challenge year whose layout and template to follow (default: %(default)s)")
+    package.add_argument("--overwrite", action="store_true", help="replace the systems' folders of an existing package")
+    package.add_argument("--check", metavar="DIR", help="only check the package in DIR")
+
     listing = commands.add_parser(
         "pipelines", parents=[common], help="list the named pipelines; --show NAME prints one as TOML",
         description="List the named pipelines with one-line descriptions.",
