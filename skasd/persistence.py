@@ -102,10 +102,22 @@ def save_models(path, models, *, sample_rate, n_samples, pipeline, config, thres
     body = buffer.getvalue()
     header = {"format": MODEL_FORMAT, **_library_versions(), "pipeline": str(pipeline),
               "hmac_sha256": _signature(_signing_key(create=True), body)}
-    with open(path, "wb") as f:
-        f.write(MODEL_MAGIC)
-        f.write(json.dumps(header).encode() + b"\n")
-        f.write(body)
+    # Written beside the target and moved over it only once complete: a
+    # failed save (a full disk, a read-only folder) leaves the former model
+    # file as it was, and no half-written one.
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    try:
+        with open(partial, "wb") as f:
+            f.write(MODEL_MAGIC)
+            f.write(json.dumps(header).encode() + b"\n")
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -300,10 +300,16 @@ def run_evaluate(args):
         definition=args.definition, plots=not args.no_plots, say=say,
     )
     if args.save:
-        save_models(
-            args.save, models, sample_rate=sample_rate, n_samples=n_samples, pipeline=label,
-            config=config, thresholds=thresholds,
-        )
+        try:
+            save_models(
+                args.save, models, sample_rate=sample_rate, n_samples=n_samples, pipeline=label,
+                config=config, thresholds=thresholds,
+            )
+        except OSError as exc:
+            raise CLIError(
+                f"cannot save the models to {args.save!r} ({exc.strerror or exc}); a model file already there is "
+                "unchanged."
+            ) from exc
         say(f"  models saved to {args.save}")
     if result is not None:
         table, official = result

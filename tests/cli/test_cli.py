@@ -818,3 +818,26 @@ def test_monitor_refuses_a_missing_folder_and_a_window_it_cannot_fill(evaluated,
         f"folder {str(tmp_path / 'nowhere')!r} to monitor does not exist or is not a folder.")
     assert error_of(capsys, "monitor", tmp_path, "--model", model, "--window", "2", "--min-anomalous", "3") == (
         "--min-anomalous must be between 1 and --window (2); got 3.")
+
+
+def test_a_failed_save_leaves_the_former_model_file_whole(machines, evaluated, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import skasd.persistence
+
+    folder, _ = machines
+    _, model = evaluated
+    target = tmp_path / "model.skasd"
+    shutil.copy(model, target)
+    before = target.read_bytes()
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(skasd.persistence.os, "fsync", disk_full)
+    message = error_of(capsys, "evaluate", "--data", folder, "--pipeline", "logmel-knn", "--out", tmp_path / "run",
+                       "--save", target, "--no-plots", "--quiet")
+    assert message == (f"cannot save the models to {str(target)!r} (No space left on device); a model file already "
+                       "there is unchanged.")
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.skasd", "run"]  # no partial file left
