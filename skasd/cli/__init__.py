@@ -35,9 +35,9 @@ from ._common import CLIError
 from ._demo import run_demo
 from ._evaluate import run_evaluate
 from ._output import format_summary, format_table
+from ._monitor import run_monitor
 from ._package import run_package
 from ._parser import build_parser
-from ._monitor import run_monitor
 from ._pipelines import run_pipelines
 from ._repeat import deterministic_torch, run_seeds
 from ._score import run_score

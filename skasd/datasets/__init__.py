@@ -6,10 +6,12 @@ from ._frame import FRAME_COLUMNS, first_normals_split
 from ._generator import make_machine_sounds
 from ._ground_truth import read_ground_truth
 from ._names import parse_dcase_filename
+from ._package import check_submission_package, write_submission_package
 from ._submission import write_dcase_submission
 
 __all__ = [
     "FRAME_COLUMNS",
+    "check_submission_package",
     "fetch_dcase",
     "first_normals_split",
     "get_data_home",
@@ -20,4 +22,5 @@ __all__ = [
     "read_ground_truth",
     "save_dcase",
     "write_dcase_submission",
+    "write_submission_package",
 ]
