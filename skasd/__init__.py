@@ -3,6 +3,7 @@
 from . import ensemble, scoring  # noqa: F401  (skasd.ensemble, as skasd.scoring, is a public subpackage)
 from .embedding import (
     ConfidentPairSCAN,
+    DenseAutoencoderScorer,
     MaskedTeacherStudentPretrainer,
     MultiBranchEmbedder,
     SoundNetEmbedder,
@@ -20,6 +21,7 @@ __all__ = [
     "ACPEnsemble",
     "ConfidentPairSCAN",
     "DFTSpectrum",
+    "DenseAutoencoderScorer",
     "LogMelSpectrogram",
     "LogMelStatistics",
     "MaskedTeacherStudentPretrainer",

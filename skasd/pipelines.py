@@ -94,6 +94,16 @@ PRESETS = {
             lr=3e-3, lr_cycle_epochs="None", max_epochs=30,
         )],
     },
+    "dcase-ae": {
+        "description": "the DCASE 2023-2025 baseline: dense autoencoder on 5 stacked log-mel frames, scored by its "
+                       "reconstruction error (MSE)",
+        "steps": [_step("DenseAutoencoderScorer")],
+    },
+    "dcase-ae-mahalanobis": {
+        "description": "the DCASE baseline's autoencoder scored by selective Mahalanobis (the nearer of the source "
+                       "and target error covariances; domain from the metadata)",
+        "steps": [_step("DenseAutoencoderScorer", mode="selective_mahalanobis")],
+    },
     "pseudo-label-iterator": {
         "description": "MultiBranchEmbedder retrained in 3 stages on k-means pseudo-labels (all types) + k-means",
         "y": "machine",

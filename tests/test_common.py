@@ -89,6 +89,13 @@ CHECKED_INSTANCES = {
             drop_last=False, max_epochs=2, random_state=0, verbose=0,
         ),
     ],
+    # One-sample hops and two frames per window; the default needs 2048 samples (5 frames of 512-sample hops).
+    "DenseAutoencoderScorer": [
+        skasd.DenseAutoencoderScorer(
+            n_fft=16, hop_length=1, n_mels=4, n_frames=2, hidden_units=(4,), bottleneck=2, batch_size=32,
+            max_epochs=2, random_state=0,
+        ),
+    ],
     # The one-frame-patch ViTs above as its stages.
     "WardDAPEmbedder": [
         skasd.WardDAPEmbedder(
@@ -244,6 +251,12 @@ _CLIPS_OF_20_SAMPLES = np.random.default_rng(0).normal(size=(8, 20)).astype(np.f
             "Clips of 20 samples (n_features = 20) are too short for hop_length=1024: the log-mel needs at least "
             "two frames (n_samples >= hop_length), else it has no time axis to shift, mask or learn from; use "
             "longer clips or a shorter hop_length.",
+        ),
+        (
+            skasd.DenseAutoencoderScorer(),
+            "Clips of 20 samples (n_features = 20) give 1 log-mel frame(s) (hop_length=512), fewer than n_frames=5 "
+            "frames per window: they need at least 2048 samples. Use longer clips, a shorter hop_length or a "
+            "smaller n_frames.",
         ),
         (
             skasd.TorchModuleEmbedder(),

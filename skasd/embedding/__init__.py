@@ -7,9 +7,13 @@ frontends (:class:`SoundNetEmbedder`, :class:`TorchModuleEmbedder`) run a
 fixed model and pool its frames with :class:`FramePooling`.
 :class:`MaskedTeacherStudentPretrainer` and :class:`ViTArcFaceEmbedder`
 pre-train a spectrogram ViT EAT-style on machine sounds and fine-tune it
-with ArcFace.
+with ArcFace. :class:`DenseAutoencoderScorer` is the DCASE 2023-2025 Task 2
+autoencoder baseline, trained the same way, scoring clips by their
+reconstruction error.
 """
 
+from ._autoencoder_scorer import DenseAutoencoderScorer
+from ._dense_autoencoder import DenseAutoencoder
 from ._losses import AdaProj, ArcFace, SubClusterAdaCos, SubspaceLoss
 from ._multibranch import MultiBranchEmbedder
 from ._pooling import FramePooling
@@ -30,6 +34,8 @@ __all__ = [
     "AdaProj",
     "ArcFace",
     "ConfidentPairSCAN",
+    "DenseAutoencoder",
+    "DenseAutoencoderScorer",
     "FramePooling",
     "MaskedTeacherStudentPretrainer",
     "MultiBranchEmbedder",
