@@ -9,7 +9,9 @@ test clips per type). For each representation of the clips:
   initialisation (one epoch at lr 1e-9), trained ``--epochs`` epochs on the
   machine type, on the true ``machine|attributes`` (with the branches'
   frequency axis flattened, the default, and averaged into 4 bands, the
-  former design), and a spectrum-only network on the true attributes;
+  former design), on the true attributes for four times ``--epochs`` (does a
+  network that fits its training set keep more?), and a spectrum-only
+  network on the true attributes;
 
 it measures the official DCASE 2023 score (per machine type,
 ``KMeansCosineScorer`` with 6 source clusters and ``LocalDensityKNNScorer``,
@@ -17,7 +19,17 @@ fitted on the training clips), whether the anomalies are present at all (a
 linear probe: 5-fold cross-validated ROC AUC of a logistic regression that
 sees the test clips' labels, an upper bound no detector reaches), and
 whether the machine types are (1-NN cosine accuracy of the test clips
-against the training clips). Mean over ``--seeds`` seeds.
+against the training clips), and what a classifier of the auxiliary labels
+makes of the clips: its accuracy on the normal source-domain test clips, and
+the AUC of its surprise, ``-log p(true label)``, as an anomaly score (the
+test clips' attributes are known, as in DCASE). The classifier is a logistic
+regression on the standardised log-mel statistics for the log-mel row, the
+network's own softmax (its loss's ``predict_proba``) for the networks.
+
+It does so on the generator's default anomaly kinds and on its order-locked
+faults (``bearing_tones``, ``blade_damage``, ``looseness``, ``clicks``), and
+writes mean +- standard deviation over ``--seeds`` seeds, then the AUCs by
+anomaly kind.
 
     .venv/bin/python benchmarks/probe_generated_embeddings.py [--seeds 3] [--epochs 10]
 """
@@ -32,7 +44,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -55,6 +69,10 @@ from skasd.datasets import make_machine_sounds  # noqa: E402
 from skasd.metrics import dcase_scores  # noqa: E402
 
 SECTION_TITLE = "## What trained embedders keep of the generated anomalies"
+KIND_SETS = {
+    "default": None,
+    "order-locked": ("bearing_tones", "blade_damage", "looseness", "clicks"),
+}
 
 
 def official(embeddings, frame, target, fit, test, make_scorer):
@@ -69,49 +87,136 @@ def official(embeddings, frame, target, fit, test, make_scorer):
     return dcase_scores(target[test], scores[test], domain[test], frame["machine"][test])[1]
 
 
-def probe(embeddings, frame, target, fit, test, seed):
+def auc_by_kind(score, frame, target, test):
+    """Mean over machine types of the ROC AUC of the normal test clips against all, then each kind's, anomalies."""
+    machine = frame["machine"].to_numpy()
+    kind = frame["anomaly_kind"].to_numpy()
+    aucs = {}
+    for name in ["all", *sorted(set(kind[test & (target == 1)]))]:
+        values = []
+        for machine_type in np.unique(machine[test]):
+            rows = test & (machine == machine_type) & ((target == 0) | (name == "all") | (kind == name))
+            values.append(roc_auc_score(target[rows], score[rows]))
+        aucs[name] = float(np.mean(values))
+    return aucs
+
+
+def local_density_scores(embeddings, frame, fit, test):
+    machine = frame["machine"].to_numpy()
+    scores = np.zeros(len(frame))
+    for machine_type in np.unique(machine):
+        rows = machine == machine_type
+        scorer = LocalDensityKNNScorer().fit(embeddings[rows & fit])
+        scores[rows & test] = scorer.anomaly_score(embeddings[rows & test])
+    return scores
+
+
+def attribute_classifier(proba, classes, labels, frame, target, fit, test):
+    """Accuracy on the training clips and the normal source test clips, and ``-log p(true label)`` as a score."""
+    index = {label: i for i, label in enumerate(classes)}
+    known = np.array([label in index for label in labels])
+    true = np.array([index.get(label, 0) for label in labels])
+    # A class never seen in training has probability 0: the most surprising.
+    p_true = np.where(known, proba[np.arange(len(labels)), true], 0.0)
+    normal_source = test & (target == 0) & (frame["domain"] == "source").to_numpy()
+    predicted = np.asarray(classes)[proba.argmax(axis=1)]
+    correct = (predicted == np.asarray(labels)) & known
+    accuracies = {"train label accuracy": correct[fit].mean(), "label accuracy": correct[normal_source].mean()}
+    # Which part of machine|spd_<rpm>_load_<percent> it gets right, where its labels are those.
+    guessed = pd.Series(predicted).astype(str).str.extract(r"\|spd_(\d+)_load_(\d+)$")
+    for part, column, guess in (("speed", "attr_spd", guessed[0]), ("load", "attr_load", guessed[1])):
+        hits = guess.to_numpy() == frame[column].to_numpy()
+        accuracies[f"{part} accuracy"] = hits[normal_source].mean() if guess.notna().all() else np.nan
+    return {name: float(value) for name, value in accuracies.items()}, -np.log(np.maximum(p_true, 1e-300))
+
+
+def probe(embeddings, classifier, frame, target, fit, test, seed):
     machine = frame["machine"].to_numpy()
     linear = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000))
     folds = StratifiedKFold(5, shuffle=True, random_state=seed)
     probe_auc = cross_val_score(linear, embeddings[test], target[test], cv=folds, scoring="roc_auc").mean()
     knn = KNeighborsClassifier(1, metric="cosine").fit(embeddings[fit], machine[fit])
-    return {
+    accuracies, surprise = attribute_classifier(*classifier, frame, target, fit, test)
+    row = {
         "k-means cosine": official(embeddings, frame, target, fit, test,
                                    lambda: KMeansCosineScorer(n_clusters=CLUSTERS["n_clusters_source"], random_state=0)),
         "local density": official(embeddings, frame, target, fit, test, LocalDensityKNNScorer),
         "probe AUC": probe_auc,
         "machine 1-NN": knn.score(embeddings[test], machine[test]),
+        **accuracies,
+        "classifier AUC": auc_by_kind(surprise, frame, target, test)["all"],
     }
+    by_kind = {
+        "local density": auc_by_kind(local_density_scores(embeddings, frame, fit, test), frame, target, test),
+        "classifier": auc_by_kind(surprise, frame, target, test),
+    }
+    return row, by_kind
 
 
-def run(seed, epochs):
+def network_classifier(embedder, embeddings, labels):
+    """The network's softmax over its classes, from its loss's centres."""
+    with torch.no_grad():
+        proba = embedder.net_.criterion_.predict_proba(torch.as_tensor(embeddings)).numpy()
+    return proba, embedder.classes_, labels
+
+
+def log_mel_classifier(features, fit, labels):
+    """A logistic regression of the auxiliary labels on the standardised log-mel statistics."""
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000)).fit(
+        features[fit], labels[fit])
+    return classifier.predict_proba(features), classifier.classes_, labels
+
+
+def run(seed, epochs, kind_set):
+    torch.set_num_threads(1)
     data = make_machine_sounds(
         n_sections=1, n_source_train=60, n_target_train=6, n_test_normal=25, n_test_anomalous=25,
-        duration=1.0, random_state=seed, n_jobs=-1, verbose=0,
+        duration=1.0, anomaly_kinds=KIND_SETS[kind_set], random_state=seed, n_jobs=-1, verbose=0,
     )
     frame = data.frame
     fit = (frame["split"] == "train").to_numpy()
     test = ~fit
+    aux = frame["aux_label"].to_numpy()
+    machine = frame["machine"].to_numpy()
     network = {**NETWORK, "max_epochs": epochs, "random_state": seed}
+    # Each representation: (build the fitted transformer, the labels it is a classifier of).
     representations = {
-        "log-mel statistics (no training)": lambda: LogMelStatistics(sample_rate=data.sample_rate).fit(data.data[fit]),
-        "MultiBranchEmbedder at initialisation": lambda: MultiBranchEmbedder(
-            **{**network, "max_epochs": 1, "lr": 1e-9}).fit(data.data[fit], frame["aux_label"][fit]),
-        "MultiBranchEmbedder, machine type": lambda: MultiBranchEmbedder(**network).fit(
-            data.data[fit], frame["machine"][fit]),
-        "MultiBranchEmbedder, true attributes": lambda: MultiBranchEmbedder(**network).fit(
-            data.data[fit], frame["aux_label"][fit]),
-        "MultiBranchEmbedder, true attributes, 4 frequency bands (former design)": lambda: MultiBranchEmbedder(
-            **network, n_frequency_bands=4).fit(data.data[fit], frame["aux_label"][fit]),
-        "MultiBranchEmbedder spectrum branch only, true attributes": lambda: MultiBranchEmbedder(
-            **{**network, "branches": ("spectrum",)}).fit(data.data[fit], frame["aux_label"][fit]),
+        "log-mel statistics (no training)": (
+            lambda: LogMelStatistics(sample_rate=data.sample_rate).fit(data.data[fit]), aux),
+        "MultiBranchEmbedder at initialisation": (lambda: MultiBranchEmbedder(
+            **{**network, "max_epochs": 1, "lr": 1e-9}).fit(data.data[fit], aux[fit]), aux),
+        "MultiBranchEmbedder, machine type": (
+            lambda: MultiBranchEmbedder(**network).fit(data.data[fit], machine[fit]), machine),
+        "MultiBranchEmbedder, true attributes": (
+            lambda: MultiBranchEmbedder(**network).fit(data.data[fit], aux[fit]), aux),
+        "MultiBranchEmbedder, true attributes, 4 frequency bands (former design)": (lambda: MultiBranchEmbedder(
+            **network, n_frequency_bands=4).fit(data.data[fit], aux[fit]), aux),
+        f"MultiBranchEmbedder, true attributes, {4 * epochs} epochs": (lambda: MultiBranchEmbedder(
+            **{**network, "max_epochs": 4 * epochs}).fit(data.data[fit], aux[fit]), aux),
+        "MultiBranchEmbedder spectrum branch only, true attributes": (lambda: MultiBranchEmbedder(
+            **{**network, "branches": ("spectrum",)}).fit(data.data[fit], aux[fit]), aux),
     }
-    rows = []
-    for name, build in representations.items():
-        embeddings = build().transform(data.data)
-        rows.append({"seed": seed, "representation": name, **probe(embeddings, frame, data.target, fit, test, seed)})
+    rows, kinds = [], []
+    for name, (build, labels) in representations.items():
+        transformer = build()
+        embeddings = transformer.transform(data.data)
+        if isinstance(transformer, MultiBranchEmbedder):
+            classifier = network_classifier(transformer, embeddings, labels)
+        else:
+            classifier = log_mel_classifier(embeddings, fit, labels)
+        row, by_kind = probe(embeddings, classifier, frame, data.target, fit, test, seed)
+        rows.append({"kinds": kind_set, "seed": seed, "representation": name, **row})
+        for score, aucs in by_kind.items():
+            kinds.extend({"kinds": kind_set, "seed": seed, "representation": name, "score": score,
+                          "anomaly kind": kind, "AUC": auc} for kind, auc in aucs.items())
         print(rows[-1], flush=True)
-    return rows
+    return rows, kinds
+
+
+def _cell(values, digits):
+    if np.all(np.isnan(values)):
+        return "-"
+    return f"{values.mean():.{digits}f} +- {values.std(ddof=1) if len(values) > 1 else 0.0:.{digits}f}"
 
 
 def main():
@@ -119,26 +224,65 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
-    results = pd.DataFrame([row for seed in range(args.seeds) for row in run(seed, args.epochs)])
-    summary = results.groupby("representation", sort=False).mean(numeric_only=True).drop(columns="seed")
+    rows, kinds = [], []
+    for kind_set in KIND_SETS:
+        for seed in range(args.seeds):
+            seed_rows, seed_kinds = run(seed, args.epochs, kind_set)
+            rows += seed_rows
+            kinds += seed_kinds
+    results = pd.DataFrame(rows)
+    by_kind = pd.DataFrame(kinds)
+    columns = {"k-means cosine": 4, "local density": 4, "probe AUC": 4, "machine 1-NN": 3,
+               "train label accuracy": 3, "label accuracy": 3, "speed accuracy": 3, "load accuracy": 3,
+               "classifier AUC": 4}
     lines = [
         SECTION_TITLE,
         "",
         f"`benchmarks/probe_generated_embeddings.py --seeds {args.seeds} --epochs {args.epochs}`, "
         f"{date.today().isoformat()}, {os.cpu_count()} CPU cores, {platform.machine()}. The generated data of the "
         "PseudoLabelIterator ablation (4 machine types, 60 source + 6 target training clips of 1 s per type, 50 test "
-        "clips per type), one section. Official DCASE 2023 score per scorer (fitted per machine type on the training "
-        "clips); probe AUC: 5-fold cross-validated ROC AUC of a logistic regression trained on the test clips' own "
-        "labels (is the anomaly linearly present at all?); machine 1-NN: cosine 1-NN accuracy of the test clips' "
-        f"machine type against the training clips. CPU-sized network of that ablation, {args.epochs} epochs. Mean "
-        f"over {args.seeds} seeds.",
+        "clips per type), one section, with the generator's default anomaly kinds (bearing_defect, imbalance, "
+        "harmonic_change, friction) and with its order-locked faults (bearing_tones, blade_damage, looseness, clicks; "
+        "docs/generator.md). Official DCASE 2023 score per scorer (fitted per machine type on the training clips); "
+        "probe AUC: 5-fold cross-validated ROC AUC of a logistic regression trained on the test clips' own labels (is "
+        "the anomaly linearly present at all?); machine 1-NN: cosine 1-NN accuracy of the test clips' machine type "
+        "against the training clips; label accuracy and classifier AUC: the classifier of the labels the "
+        "representation was trained on (for log-mel statistics: a logistic regression of machine|attributes on them; "
+        "for a network: its own softmax), its accuracy on the training clips and on the normal source-domain test "
+        "clips, of the speed and of the load it names for those clips (where its labels are machine|attributes; "
+        "3 speeds and 2 loads per machine type in the source domain), and the ROC AUC of "
+        "`-log p(true label)` as an anomaly score (normal test clips against anomalous ones, per machine type, "
+        f"averaged). CPU-sized network of that ablation, {args.epochs} epochs. Mean +- standard deviation over "
+        f"{args.seeds} seeds (0 to {args.seeds - 1}).",
         "",
-        "| representation | official, k-means cosine | official, local density | probe AUC | machine 1-NN |",
+        "| anomaly kinds | representation | " + " | ".join(columns) + " |",
+        "|---|---|" + "---:|" * len(columns),
+    ]
+    for (kind_set, name), group in results.groupby(["kinds", "representation"], sort=False):
+        cells = " | ".join(_cell(group[column].to_numpy(), digits) for column, digits in columns.items())
+        lines.append(f"| {kind_set} | {name} | {cells} |")
+    lines += [
+        "",
+        "By anomaly kind (ROC AUC of the normal test clips against that kind's anomalous ones, per machine type, "
+        f"averaged; mean +- standard deviation over {args.seeds} seeds): local density on the representation, and "
+        "the attribute classifier's `-log p(true label)`.",
+        "",
+        "| anomaly kind | log-mel statistics, local density | log-mel classifier | trained embedder "
+        "(true attributes), local density | trained embedder's softmax |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name, row in summary.iterrows():
-        lines.append(f"| {name} | {row['k-means cosine']:.4f} | {row['local density']:.4f} | "
-                     f"{row['probe AUC']:.4f} | {row['machine 1-NN']:.3f} |")
+    shown = ["log-mel statistics (no training)", "MultiBranchEmbedder, true attributes"]
+    for kind_set in KIND_SETS:
+        observed = by_kind.loc[by_kind["kinds"] == kind_set, "anomaly kind"].unique()
+        for kind in ["all", *sorted(set(observed) - {"all"})]:
+            cells = []
+            for name in shown:
+                for score in ("local density", "classifier"):
+                    rows_ = by_kind[(by_kind["kinds"] == kind_set) & (by_kind["representation"] == name)
+                                    & (by_kind["score"] == score) & (by_kind["anomaly kind"] == kind)]
+                    cells.append(_cell(rows_["AUC"].to_numpy(), 3))
+            label = f"all ({kind_set})" if kind == "all" else kind
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     section = "\n".join(lines) + "\n"
     print(section)
     write_section(section)
