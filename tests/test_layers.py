@@ -7,7 +7,7 @@ The layers, lowest first (docs/index.md, "Architecture"):
 1. ``scoring``
 2. ``embedding``
 3. ``pseudo_labels``, ``ensemble``
-4. ``pipelines``, ``_config``, ``plotting``, ``persistence``
+4. ``pipelines``, ``_config``, ``plotting``, ``persistence``, ``export``
 5. ``cli`` (a package), ``__main__``; and ``skasd/__init__.py``, which exports everything
 
 The imports are read from the source with ``ast``, including imports inside
@@ -37,6 +37,7 @@ LAYERS = {
     "_config": 4,
     "plotting": 4,
     "persistence": 4,
+    "export": 4,
     "cli": 5,
     "__main__": 5,
     "__init__": 6,

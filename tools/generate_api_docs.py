@@ -33,6 +33,7 @@ MODULES = (
     ("skasd.plotting", "Figures for judging a detector (needs matplotlib)."),
     ("skasd.pipelines", "The command line's named pipelines and the fitting helpers behind them."),
     ("skasd.persistence", "Fitted models on disk, as the command line saves and scores them."),
+    ("skasd.export", "Fitted models exported for inference without the training stack."),
 )
 
 #: Public names a module documents as importable from it but leaves out of its ``__all__``.

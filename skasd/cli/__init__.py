@@ -12,6 +12,8 @@ Commands:
   keeps the fitted models;
 - ``skasd score --model FILE files...``: one anomaly score and decision
   per file, from saved models;
+- ``skasd export --model FILE --out DIR``: saved models as a folder that
+  torch and numpy alone score (``skasd score --model DIR``);
 - ``skasd monitor FOLDER --model FILE``: the clips that appear in a folder,
   scored as they appear, with a moving-window alarm (monitoring);
 - ``skasd pipelines``: the named pipelines, ``--show NAME`` as TOML;
@@ -34,6 +36,7 @@ from ..datasets import fetch_dcase
 from ._common import CLIError
 from ._demo import run_demo
 from ._evaluate import run_evaluate
+from ._export import run_export
 from ._output import format_summary, format_table
 from ._monitor import run_monitor
 from ._package import run_package
@@ -71,6 +74,8 @@ def main(argv=None):
                         run_evaluate(args)
             elif args.command == "score":
                 run_score(args)
+            elif args.command == "export":
+                run_export(args)
             elif args.command == "monitor":
                 run_monitor(args)
             elif args.command == "package":

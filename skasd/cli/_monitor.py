@@ -4,7 +4,6 @@ import time
 from collections import deque
 from pathlib import Path
 
-from ..persistence import load_models
 from ._common import CLIError
 
 
@@ -43,12 +42,12 @@ def run_monitor(args, *, sleep=time.sleep):
     interval (a recorder may still be writing it); a file that cannot be
     read then is retried at the next polls and reported after three tries.
     """
-    from ._score import score_files
+    from ._score import load_for_scoring, score_files
 
     folder = Path(args.folder)
     if not folder.is_dir():
         raise CLIError(f"folder {str(folder)!r} to monitor does not exist or is not a folder.")
-    saved = load_models(args.model, trusted=args.trust)
+    saved = load_for_scoring(args.model, args.trust)
     alarm = WindowAlarm(args.window, args.min_anomalous)
     seen = set() if args.include_existing else _audio_in(folder)
     sizes, failures, scored = {}, {}, 0

@@ -81,12 +81,26 @@ def build_parser():
         description="Score audio files (or folders of them) with models saved by skasd evaluate --save; print "
         "'file<TAB>anomaly score<TAB>decision' per file, decision 1 for anomalous.",
     )
-    score.add_argument("--model", required=True, metavar="FILE", help="model file written by skasd evaluate --save")
+    score.add_argument("--model", required=True, metavar="FILE|DIR",
+                       help="model file written by skasd evaluate --save, or a folder written by skasd export")
     score.add_argument("--trust", action="store_true",
                        help="load a model file this user did not save (it is unpickled: it can run code)")
     score.add_argument("--machine", default=None, help="machine type of the files (default: their <machine>/ folder)")
     score.add_argument("--section", default=None, help="section of the files (default: from DCASE file names)")
     score.add_argument("files", nargs="+", help="audio files or folders")
+
+    export = commands.add_parser(
+        "export", parents=[common],
+        help="write saved models as a folder that torch and numpy alone score (skasd score --model FOLDER)",
+        description="Export the models of a file written by skasd evaluate --save: the feature step as TorchScript "
+        "and the scorer's arrays in .npz, one pair per machine type and section, for monitoring without the "
+        "training stack. Supported: a waveform feature step followed by KNNScorer, LocalDensityKNNScorer or "
+        "MahalanobisScorer (the logmel-* presets but logmel-dads).",
+    )
+    export.add_argument("--model", required=True, metavar="FILE", help="model file written by skasd evaluate --save")
+    export.add_argument("--trust", action="store_true",
+                        help="load a model file this user did not save (it is unpickled: it can run code)")
+    export.add_argument("--out", required=True, metavar="DIR", help="the folder to write")
 
     monitor = commands.add_parser(
         "monitor", parents=[common],
@@ -96,7 +110,8 @@ def build_parser():
         "when --min-anomalous of the last --window clips of a machine type and section were anomalous.",
     )
     monitor.add_argument("folder", help="the folder new clips are written into (searched recursively)")
-    monitor.add_argument("--model", required=True, metavar="FILE", help="model file written by skasd evaluate --save")
+    monitor.add_argument("--model", required=True, metavar="FILE|DIR",
+                         help="model file written by skasd evaluate --save, or a folder written by skasd export")
     monitor.add_argument("--trust", action="store_true",
                          help="load a model file this user did not save (it is unpickled: it can run code)")
     monitor.add_argument("--machine", default=None, help="machine type of the clips (default: their <machine>/ folder)")

@@ -68,6 +68,17 @@ def model_key(path, models, machine, section):
     return machine, section
 
 
+def load_for_scoring(path, trust):
+    """A model file of ``skasd evaluate --save``, or an exported-model folder of ``skasd export``."""
+    from ..export import MANIFEST, load_exported
+
+    if (Path(path) / MANIFEST).is_file():
+        exported = load_exported(path)
+        return {"models": dict.fromkeys(exported.keys), "sample_rate": exported.sample_rate,
+                "n_samples": exported.n_samples, "exported": exported}
+    return load_models(path, trusted=trust)
+
+
 def score_files(saved, files, machine=None, section=None, log=None):
     """Anomaly score and decision of each file by the model of its machine type and section, as a frame."""
     from ..datasets._dcase import read_clip
@@ -81,7 +92,13 @@ def score_files(saved, files, machine=None, section=None, log=None):
         clip = read_clip(path, 0, sample_rate)
         X[row, : min(len(clip), n_samples)] = clip[:n_samples]
     frame = pd.DataFrame({"file": files, "machine": [k[0] for k in keys], "section": [k[1] for k in keys]})
-    anomaly_score, decision = score_models(models, X, frame, log=log)
+    if "exported" in saved:
+        anomaly_score, decision = np.zeros(len(files)), np.zeros(len(files), dtype=int)
+        for key in dict.fromkeys(keys):
+            rows = np.array([k == key for k in keys])
+            anomaly_score[rows], decision[rows] = saved["exported"].score(X[rows], key)
+    else:
+        anomaly_score, decision = score_models(models, X, frame, log=log)
     frame["score"] = anomaly_score
     frame["decision"] = decision
     return frame
@@ -89,7 +106,7 @@ def score_files(saved, files, machine=None, section=None, log=None):
 
 def run_score(args):
     """``skasd score``: print file, anomaly score and decision (1 anomalous) per file; returns the frame."""
-    saved = load_models(args.model, trusted=args.trust)
+    saved = load_for_scoring(args.model, args.trust)
     files = audio_files(args.files)
     log = (lambda message: print(message, file=sys.stderr, flush=True)) if args.verbose else None
     frame = score_files(saved, files, args.machine, args.section, log=log)

@@ -841,3 +841,40 @@ def test_a_failed_save_leaves_the_former_model_file_whole(machines, evaluated, t
                        "there is unchanged.")
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.skasd", "run"]  # no partial file left
+
+
+# -- export ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", ["logmel-density", "logmel-knn", "logmel-mahalanobis"])
+def test_exported_models_score_as_the_pipelines(machines, tmp_path, capsys, preset):
+    folder, _ = machines
+    model = tmp_path / "model.skasd"
+    assert main(["evaluate", "--data", str(folder), "--pipeline", preset, "--out", str(tmp_path / "run"),
+                 "--save", str(model), "--quiet", "--no-plots"]) == 0
+    status, out, _ = run(capsys, "export", "--model", model, "--out", tmp_path / "exported", "--quiet")
+    assert status == 0
+    files = sorted((folder / "gearbox" / "test").glob("*.wav")) + sorted((folder / "fan" / "test").glob("*.wav"))
+    _, from_pipelines, _ = run(capsys, "score", "--model", model, "--quiet", *files)
+    _, from_export, _ = run(capsys, "score", "--model", tmp_path / "exported", "--quiet", *files)
+    expected = [line.split("\t") for line in from_pipelines.splitlines()]
+    exported = [line.split("\t") for line in from_export.splitlines()]
+    assert [row[0] for row in exported] == [row[0] for row in expected]
+    np.testing.assert_allclose([float(row[1]) for row in exported], [float(row[1]) for row in expected],
+                               rtol=1e-5, atol=1e-5)
+    agree = np.mean([row[2] == other[2] for row, other in zip(exported, expected)])
+    assert agree == 1.0
+    # Only torch and numpy read it: the scorer arrays load without pickle.
+    for npz in (tmp_path / "exported").glob("*.npz"):
+        with np.load(npz, allow_pickle=False) as arrays:
+            assert all(arrays[name].dtype != object for name in arrays.files)
+
+
+def test_export_refuses_a_pipeline_it_cannot_export(machines, tmp_path, capsys):
+    folder, _ = machines
+    model = tmp_path / "model.skasd"
+    assert main(["evaluate", "--data", str(folder), "--pipeline", "logmel-dads", "--out", str(tmp_path / "run"),
+                 "--save", str(model), "--quiet", "--no-plots"]) == 0
+    message = error_of(capsys, "export", "--model", model, "--out", tmp_path / "exported")
+    assert message.startswith("cannot export the model of fan section 00 (LogMelStatistics -> DADSKNNScorer): "
+                              "exported are one waveform feature transformer")
