@@ -1,5 +1,6 @@
 """``skasd evaluate``: a DCASE folder's split, fitted and scored, its outputs written."""
 
+import contextlib
 import shutil
 import tempfile
 import time
@@ -11,7 +12,7 @@ import numpy as np
 from ..persistence import save_models
 from ..utils._rows import take_rows
 from ._common import NAMED_SPLITS, CLIError, printer
-from ._output import format_table, prepare_out, write_run
+from ._output import claimed_out, format_table, write_run
 from ._pipelines import factory, fit_and_score, resolve_pipeline
 
 
@@ -247,7 +248,16 @@ def choose_split(frame, args, root):
 
 
 def run_evaluate(args):
-    """``skasd evaluate``: fit, score, write; returns ``(table, official)`` or None for unlabelled clips."""
+    """``skasd evaluate``: fit, score, write; returns ``(table, official)`` or None for unlabelled clips.
+
+    Once the input is checked, the output folder is locked for the run and
+    cleared of a former run's results (refused without ``--overwrite``).
+    """
+    with contextlib.ExitStack() as held:
+        return _evaluate(args, held)
+
+
+def _evaluate(args, held):
     from .._config import build_pipeline
 
     say = printer(args.verbose)
@@ -262,7 +272,7 @@ def run_evaluate(args):
             f"{args.data} has no train split (<machine>/train/): pass --split valve-standard (or first-normals) "
             "or --split-file FILE to choose the clips to fit on from the test split."
         )
-    out_dir = prepare_out(args.out)
+    out_dir = held.enter_context(claimed_out(args.out, overwrite=getattr(args, "overwrite", False)))
     if args.save:
         check_writable_file(args.save)
     started = time.perf_counter()

@@ -1,5 +1,8 @@
 """What a run writes and prints: the output folder, score tables, submission files and plots."""
 
+import contextlib
+import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,6 +22,45 @@ def prepare_out(path):
     except OSError as exc:
         raise CLIError(f"output folder {str(path)!r} is not writable ({exc.strerror or exc}).") from None
     return path
+
+
+#: What skasd evaluate writes into --out, besides seed_<s>/ folders: another run's are replaced only with --overwrite.
+RUN_OUTPUTS = ("scores.csv", "scores.md", "submission", "plots", "seeds.csv", "seeds.md")
+#: Held while a run writes into its folder.
+LOCK_FILE = ".skasd-run.lock"
+
+
+@contextlib.contextmanager
+def claimed_out(path, *, overwrite):
+    """The output folder for one run: created, locked against a second run, cleared of a former run's results.
+
+    A former run's results are refused unless ``overwrite``: then they are
+    removed first, so that none of them is left beside the new ones.
+    """
+    path = prepare_out(path)
+    lock = path / LOCK_FILE
+    try:
+        descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        raise CLIError(
+            f"another skasd run is writing into {str(path)!r} (its lock file {LOCK_FILE} is there); choose another "
+            f"--out, or, if no run is, remove {str(lock)!r}."
+        ) from None
+    try:
+        os.write(descriptor, f"{os.getpid()}\n".encode())
+        os.close(descriptor)
+        former = [p for p in sorted(path.iterdir()) if p.name in RUN_OUTPUTS or (p.is_dir() and p.name.startswith("seed_"))]
+        if former and not overwrite:
+            names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in former)
+            raise CLIError(
+                f"output folder {str(path)!r} already holds a run's results ({names}): pass --overwrite to replace "
+                "them, or choose another --out."
+            )
+        for p in former:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+        yield path
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 # The decisions' columns, named as the official evaluator prints them.

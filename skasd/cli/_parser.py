@@ -68,6 +68,8 @@ def build_parser():
                                "baselines (default: the pipeline's own, 'percentile')")
     evaluate.add_argument("--device", default=None, metavar="DEVICE", help="torch device of the embedders (default: their own, 'auto')")
     evaluate.add_argument("--save", metavar="FILE", help="save the fitted models to FILE (for skasd score)")
+    evaluate.add_argument("--overwrite", action="store_true",
+                          help="replace the results of a former run in --out (refused otherwise)")
     evaluate.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
                           help="one whole run per seed (instead of --random-state) into <out>/seed_<SEED>/, then "
                           "the mean and standard deviation of every score over the seeds (seeds.csv, seeds.md)")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import CLIError, printer
+from ._output import claimed_out
 
 
 @contextlib.contextmanager
@@ -92,9 +93,14 @@ def summarize_seeds(results):
 
 def run_seeds(args, run_evaluate):
     """``skasd evaluate --seeds``: one full run per seed into ``<out>/seed_<s>/``, then their summary."""
+    check_seeds(args)
+    with claimed_out(args.out, overwrite=args.overwrite):
+        return _run_seeds(args, run_evaluate)
+
+
+def _run_seeds(args, run_evaluate):
     from ._output import markdown
 
-    check_seeds(args)
     say = printer(args.verbose)
     out = Path(args.out)
     results = {}

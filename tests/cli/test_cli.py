@@ -878,3 +878,36 @@ def test_export_refuses_a_pipeline_it_cannot_export(machines, tmp_path, capsys):
     message = error_of(capsys, "export", "--model", model, "--out", tmp_path / "exported")
     assert message.startswith("cannot export the model of fan section 00 (LogMelStatistics -> DADSKNNScorer): "
                               "exported are one waveform feature transformer")
+
+
+# -- the output folder -------------------------------------------------------------
+
+
+def test_out_with_a_former_runs_results_is_refused_then_replaced_with_overwrite(machines, tmp_path, capsys):
+    folder, _ = machines
+    out = tmp_path / "out"
+    args = ["evaluate", "--data", folder, "--pipeline", "logmel-knn", "--out", out, "--no-plots", "--quiet"]
+    assert run(capsys, *args)[0] == 0
+    (out / "notes.txt").write_text("the user's own file")
+    (out / "submission" / "anomaly_score_pump_section_00_test.csv").write_text("stale,1.0\n")
+    before = (out / "scores.csv").read_bytes()
+    assert error_of(capsys, *args) == (
+        f"output folder {str(out)!r} already holds a run's results (scores.csv, scores.md, submission/): pass "
+        "--overwrite to replace them, or choose another --out.")
+    assert (out / "scores.csv").read_bytes() == before
+    assert run(capsys, *args, "--overwrite")[0] == 0
+    # The former run's files are gone, the user's own file stays, no lock is left.
+    assert not (out / "submission" / "anomaly_score_pump_section_00_test.csv").exists()
+    assert (out / "notes.txt").read_text() == "the user's own file"
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "scores.csv", "scores.md", "submission"]
+
+
+def test_a_second_run_into_a_locked_folder_is_refused(machines, tmp_path, capsys):
+    folder, _ = machines
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".skasd-run.lock").write_text("12345\n")  # a run in progress
+    message = error_of(capsys, "evaluate", "--data", folder, "--pipeline", "logmel-knn", "--out", out)
+    assert message == (f"another skasd run is writing into {str(out)!r} (its lock file .skasd-run.lock is there); "
+                       f"choose another --out, or, if no run is, remove {str(out / '.skasd-run.lock')!r}.")
+    assert sorted(p.name for p in out.iterdir()) == [".skasd-run.lock"]
