@@ -33,8 +33,8 @@ def resolve_pipeline(spec):
 #: command line shows their progress (``verbose=1``: a line per epoch or stage) unless ``--quiet``. The
 #: others keep their default, ``verbose=0``: one progress bar per feature batch would drown the output.
 SHOW_PROGRESS = frozenset({
-    "ConfidentPairSCAN", "MaskedTeacherStudentPretrainer", "MultiBranchEmbedder", "PseudoLabelIterator",
-    "ViTArcFaceEmbedder", "WardDAPEmbedder",
+    "ConfidentPairSCAN", "DenseAutoencoderScorer", "MaskedTeacherStudentPretrainer", "MultiBranchEmbedder",
+    "PseudoLabelIterator", "ViTArcFaceEmbedder", "WardDAPEmbedder",
 })
 
 
