@@ -17,7 +17,10 @@ it measures the official DCASE 2023 score (per machine type,
 ``KMeansCosineScorer`` with 6 source clusters and ``LocalDensityKNNScorer``,
 fitted on the training clips), whether the anomalies are present at all (a
 linear probe: 5-fold cross-validated ROC AUC of a logistic regression that
-sees the test clips' labels, an upper bound no detector reaches), and
+sees the test clips' labels, pooled over machine types; not an upper bound:
+an anomaly that lies in another direction for each machine type or
+condition escapes it, and log-mel statistics' probe is below their
+local-density score), and
 whether the machine types are (1-NN cosine accuracy of the test clips
 against the training clips), and what a classifier of the auxiliary labels
 makes of the clips: its accuracy on the normal source-domain test clips, and
