@@ -81,7 +81,13 @@ def _declared_wav_bytes(path):
         header = f.read(12)
     if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
         return None
-    return int.from_bytes(header[4:8], "little") + 8
+    size = int.from_bytes(header[4:8], "little")
+    # A WAV streamed to a pipe (FFmpeg, sox) cannot go back to write its
+    # size: it leaves the placeholder 0xFFFFFFFF (or 0), which says nothing
+    # about the length; libsndfile then reads to the end of the file.
+    if size in (0, 0xFFFFFFFF):
+        return None
+    return size + 8
 
 
 def _audio_info(path):

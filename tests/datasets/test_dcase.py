@@ -400,3 +400,18 @@ def test_load_warns_about_nothing_on_clean_data(dcase_samples):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_dcase(dcase_samples, verbose=0)
+
+
+def test_a_streamed_wav_with_placeholder_sizes_reads_whole(tmp_path):
+    """FFmpeg writing to a pipe leaves 0xFFFFFFFF as the RIFF and data sizes; the samples are all there."""
+    tone = _tone(1600)
+    whole = _write(tmp_path / "a" / "fan" / "train" / "section_00_source_train_normal_0000.wav", tone)
+    streamed = tmp_path / "b" / "fan" / "train" / whole.name
+    streamed.parent.mkdir(parents=True)
+    data = bytearray(whole.read_bytes())
+    data[4:8] = b"\xff\xff\xff\xff"
+    position = data.index(b"data")
+    data[position + 4: position + 8] = b"\xff\xff\xff\xff"
+    streamed.write_bytes(bytes(data))
+    expected = load_dcase(tmp_path / "a", verbose=0).data
+    np.testing.assert_array_equal(load_dcase(tmp_path / "b", verbose=0).data, expected)
