@@ -293,7 +293,7 @@ def load_config(path):
             config = yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}.") from None
-        config = _yaml_nulls(config)
+        config = _yaml_nulls(config, budget=[MAX_YAML_NODES], where=str(path))
         if isinstance(config, dict):  # a null at the top level means: not given
             config = {key: value for key, value in config.items() if value != NONE_STRING}
     else:
@@ -301,14 +301,26 @@ def load_config(path):
     return check_config(config, str(path))
 
 
-def _yaml_nulls(value):
-    """YAML's null means None, as the string "None" does in TOML."""
+#: Values a YAML configuration may expand to. Aliases (``*name``) share a
+#: node in the file, but every use becomes a copy here: nine nested levels of
+#: nine aliases are 9**9 values from 600 bytes. A real configuration has tens.
+MAX_YAML_NODES = 100_000
+
+
+def _yaml_nulls(value, *, budget, where):
+    """YAML's null means None, as the string "None" does in TOML; at most ``budget[0]`` values in all."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(
+            f"{where}: the configuration expands to more than {MAX_YAML_NODES} values (nested YAML aliases?); "
+            "a pipeline configuration has tens."
+        )
     if value is None:
         return NONE_STRING
     if isinstance(value, dict):
-        return {key: _yaml_nulls(item) for key, item in value.items()}
+        return {key: _yaml_nulls(item, budget=budget, where=where) for key, item in value.items()}
     if isinstance(value, list):
-        return [_yaml_nulls(item) for item in value]
+        return [_yaml_nulls(item, budget=budget, where=where) for item in value]
     return value
 
 

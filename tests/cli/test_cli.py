@@ -911,3 +911,17 @@ def test_a_second_run_into_a_locked_folder_is_refused(machines, tmp_path, capsys
     assert message == (f"another skasd run is writing into {str(out)!r} (its lock file .skasd-run.lock is there); "
                        f"choose another --out, or, if no run is, remove {str(out / '.skasd-run.lock')!r}.")
     assert sorted(p.name for p in out.iterdir()) == [".skasd-run.lock"]
+
+
+def test_a_yaml_configuration_of_nested_aliases_is_refused_not_expanded(tmp_path, capsys):
+    """Nine levels of nine aliases: 9**9 values from a few hundred bytes (a "billion laughs" file)."""
+    lines = ['a0: &a0 ["x"]']
+    for level in range(1, 10):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]")
+    lines.append("steps: *a9")
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size < 700
+    message = error_of(capsys, "evaluate", "--data", tmp_path, "--pipeline", path, "--out", tmp_path / "out")
+    assert message == (f"{path}: the configuration expands to more than 100000 values (nested YAML aliases?); "
+                       "a pipeline configuration has tens.")
