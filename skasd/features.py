@@ -15,9 +15,14 @@ import torch
 import torchaudio
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_is_fitted,
+    validate_data,
+)
 
 from .utils._torch import resolve_device, transform_in_batches
+from .utils._waveforms import pcm_as_float
 
 __all__ = ["DFTSpectrum", "LogMelSpectrogram", "LogMelStatistics", "STFTSpectrogram"]
 
@@ -150,7 +155,7 @@ class _WaveformTransformer(TransformerMixin, BaseEstimator):
             This transformer.
         """
         self._check_params()
-        validate_data(self, X, dtype=np.float32)
+        validate_data(self, pcm_as_float(X), dtype=np.float32)
         return self
 
     def transform(self, X):
@@ -171,7 +176,7 @@ class _WaveformTransformer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         self._validate_params()
         self._check_params()
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_data(self, pcm_as_float(X), dtype=np.float32, reset=False)
         device = resolve_device(self.device)
         module = self._build_module(X.shape[1]).to(device)
         return transform_in_batches(

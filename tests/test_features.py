@@ -475,3 +475,32 @@ def test_docs_example_runs_and_detects_the_fault():
     namespace = {}
     exec(compile(block, str(docs), "exec"), namespace)
     assert roc_auc_score(namespace["y_test"], namespace["anomaly_score"]) == 1.0
+
+
+def test_int16_and_uint8_waveforms_are_pcm_scaled_to_the_float_range():
+    """What scipy.io.wavfile.read returns (int16 for DCASE's 16-bit files) gives the features of the float clips."""
+    import warnings
+
+    from skasd.pipelines import make_preset
+
+    rng = np.random.default_rng(0)
+    pcm16 = rng.integers(-20000, 20000, size=(12, 4000)).astype(np.int16)
+    as_float = pcm16.astype(np.float32) / 32768
+    message = (r"^X holds int16 samples: read as PCM audio and scaled to \[-1, 1\] \(\(x - 0\) / 32768\), the range "
+               r"of float waveforms\. Pass float waveforms to silence this\.$")
+    with pytest.warns(UserWarning, match=message):
+        features = LogMelStatistics().fit_transform(pcm16)
+    np.testing.assert_array_equal(features, LogMelStatistics().fit_transform(as_float))
+    pcm8 = rng.integers(0, 256, size=(12, 4000)).astype(np.uint8)
+    with pytest.warns(UserWarning, match=r"uint8 samples: .* \(\(x - 128\) / 128\)"):
+        features = LogMelStatistics().fit_transform(pcm8)
+    np.testing.assert_array_equal(features, LogMelStatistics().fit_transform((pcm8.astype(np.float32) - 128) / 128))
+    # Through a whole preset: the scores of the scaled clips.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        from_pcm = make_preset("logmel-density").fit(pcm16[:8]).score_samples(pcm16[8:])
+    np.testing.assert_array_equal(from_pcm, make_preset("logmel-density").fit(as_float[:8]).score_samples(as_float[8:]))
+    # Wider integers are numbers, not audio (scikit-learn's checks pass them).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LogMelStatistics().fit_transform(pcm16.astype(np.int32))

@@ -18,7 +18,6 @@ from ._losses import AdaProj, ArcFace, SubClusterAdaCos, SubspaceLoss
 from ._multibranch import MultiBranchEmbedder
 from ._pooling import FramePooling
 from ._pretrained import TorchModuleEmbedder
-from .scan import ConfidentPairSCAN
 from ._soundnet import SoundNetEmbedder, convert_soundnet_weights
 from ._triplet import (
     PitchShifter,
@@ -29,6 +28,7 @@ from ._triplet import (
 )
 from ._vit import MaskedTeacherStudentPretrainer, ViTArcFaceEmbedder
 from ._vit_modules import SpectrogramViT
+from .scan import ConfidentPairSCAN
 
 __all__ = [
     "AdaProj",

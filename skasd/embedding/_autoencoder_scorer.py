@@ -15,6 +15,7 @@ from ..scoring._base import BaseScorer
 from ..scoring._domain import check_domain
 from ..scoring._threshold import THRESHOLDS
 from ..utils._torch import resolve_device, transform_with_trained_module
+from ..utils._waveforms import pcm_as_float
 from ._dense_autoencoder import DenseAutoencoder, ReconstructionNet
 from ._training import TrainedEmbedderMixin
 
@@ -415,7 +416,7 @@ class DenseAutoencoderScorer(TrainedEmbedderMixin, BaseScorer):
         self : DenseAutoencoderScorer
             The fitted estimator.
         """
-        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
+        X = validate_data(self, pcm_as_float(X), dtype=np.float32, ensure_min_samples=2)
         self._check_params()
         self.n_windows_ = self._check_clip_length(X.shape[1])
         is_target = self._is_target(domain, len(X))
@@ -473,7 +474,7 @@ class DenseAutoencoderScorer(TrainedEmbedderMixin, BaseScorer):
             Higher is more normal.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_data(self, pcm_as_float(X), dtype=np.float32, reset=False)
         return -self._anomaly_scores(*self._error_statistics(X))
 
     def _no_embedding(self):

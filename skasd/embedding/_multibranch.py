@@ -18,6 +18,7 @@ from sklearn.utils.validation import validate_data
 from torch import nn
 
 from ..utils._torch import resolve_device
+from ..utils._waveforms import pcm_as_float
 from ._blocks import ResidualBlock2d
 from ._losses import AdaProj, ArcFace, SubClusterAdaCos, SubspaceLoss
 from ._training import (
@@ -483,7 +484,7 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
             min_clips_per_class=2 if self.early_stopping else 1,
             reason="with early_stopping=True (the validation split is stratified by class)",
         )
-        X, y = validate_data(self, X, y, dtype=np.float32)
+        X, y = validate_data(self, pcm_as_float(X), y, dtype=np.float32)
         min_length = self._min_clip_length(parsed)
         if X.shape[1] < min_length:
             raise ValueError(

@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..utils._checkpoints import load_into, load_state_dict
 from ..utils._deprecation import renamed_parameter
 from ..utils._torch import resolve_device, transform_in_batches
+from ..utils._waveforms import pcm_as_float
 from ._pooling import POOLINGS, FramePooling
 
 __all__ = ["TorchModuleEmbedder"]
@@ -156,7 +157,7 @@ class FrozenEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self : object
             This embedder.
         """
-        X = validate_data(self, X, dtype=np.float32)
+        X = validate_data(self, pcm_as_float(X), dtype=np.float32)
         resolve_device(self.device)  # fail early on a device this machine lacks
         self._check_n_samples(X.shape[1])
         module = self._build_module()
@@ -202,7 +203,7 @@ class FrozenEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             ``pooling="meanmax"`` on frame-level outputs).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_data(self, pcm_as_float(X), dtype=np.float32, reset=False)
         device = resolve_device(self.device)
         # The fitted module stays on the CPU; other devices get a copy.
         module = (

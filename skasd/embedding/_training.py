@@ -26,6 +26,7 @@ from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import to_device
 
 from ..utils._torch import transform_with_trained_module
+from ..utils._waveforms import pcm_as_float
 
 
 @contextlib.contextmanager
@@ -293,7 +294,7 @@ class TrainedEmbedderMixin:
         embeddings : ndarray of shape (n_clips, n_embedding_), dtype float32
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_data(self, pcm_as_float(X), dtype=np.float32, reset=False)
         return self._embed(X)
 
     def __sklearn_tags__(self):

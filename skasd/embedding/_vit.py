@@ -47,14 +47,13 @@ from ..utils._deprecation import renamed_parameter
 from ..utils._torch import (
     resolve_device,
 )
+from ..utils._waveforms import pcm_as_float
 from ._losses import ArcFace
 from ._training import (
     AuxiliaryClassifierNet,
     TrainedEmbedderMixin,
     check_class_labels,
 )
-from ._vit_modules import ViTEmbeddingModule
-
 from ._vit_fitting import (
     ARCHITECTURE_CONSTRAINTS,
     ARCHITECTURE_DOC,
@@ -64,6 +63,7 @@ from ._vit_fitting import (
     load_vit,
     set_input_statistics,
 )
+from ._vit_modules import ViTEmbeddingModule
 from ._vit_pretrainer import MaskedTeacherStudentPretrainer
 
 __all__ = [
@@ -358,7 +358,7 @@ class ViTArcFaceEmbedder(
         if aux_label is not None:
             y = aux_label
         check_class_labels(y, type(self).__name__)
-        X, y = validate_data(self, X, y, dtype=np.float32)
+        X, y = validate_data(self, pcm_as_float(X), y, dtype=np.float32)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         targets = encoder.transform(y).astype(np.int64)

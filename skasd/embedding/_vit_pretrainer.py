@@ -28,17 +28,10 @@ from ..utils._deprecation import renamed_parameter
 from ..utils._torch import (
     resolve_device,
 )
+from ..utils._waveforms import pcm_as_float
 from ._training import (
     TrainedEmbedderMixin,
 )
-from ._vit_modules import MaskedTeacherStudentModule
-from ._vit_training import (
-    EMATeacher,
-    MaskedTeacherStudentNet,
-    UFOLoss,
-    n_kept_patches,
-)
-
 from ._vit_fitting import (
     ARCHITECTURE_CONSTRAINTS,
     ARCHITECTURE_DOC,
@@ -47,6 +40,13 @@ from ._vit_fitting import (
     cosine_schedule,
     load_vit,
     set_input_statistics,
+)
+from ._vit_modules import MaskedTeacherStudentModule
+from ._vit_training import (
+    EMATeacher,
+    MaskedTeacherStudentNet,
+    UFOLoss,
+    n_kept_patches,
 )
 
 __all__ = ["MaskedTeacherStudentPretrainer"]
@@ -341,7 +341,7 @@ class MaskedTeacherStudentPretrainer(
             The fitted pre-trainer.
         """
         self._check_architecture()
-        X = validate_data(self, X, dtype=np.float32)
+        X = validate_data(self, pcm_as_float(X), dtype=np.float32)
         self._fit_net(X, None, device=resolve_device(self.device))
         self.n_embedding_ = self.embed_dim
         self._n_features_out = self.n_embedding_

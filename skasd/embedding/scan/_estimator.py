@@ -17,6 +17,7 @@ from ...scoring._threshold import THRESHOLDS
 from ...utils._torch import (
     resolve_device,
 )
+from ...utils._waveforms import pcm_as_float
 from .._training import TrainedEmbedderMixin
 from ._augment import AUGMENTATIONS
 from ._loss import NTXentLoss
@@ -407,7 +408,7 @@ class ConfidentPairSCAN(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, T
         self : ConfidentPairSCAN
             The fitted estimator.
         """
-        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
+        X = validate_data(self, pcm_as_float(X), dtype=np.float32, ensure_min_samples=2)
         n_clips = X.shape[0]
         if X.shape[1] < self.hop_length:
             raise ValueError(
