@@ -263,7 +263,12 @@ def fit_pipeline(pipeline, X, frame, *, y=None):
         raise ValueError(f"frame has {len(frame)} rows but X has {len(X)} clips.")
     with sklearn.config_context(enable_metadata_routing=True):
         names = request_metadata(pipeline)
-        params = {name: frame[name].to_numpy() for name in sorted(names)}
+        # A DCASE 2020 frame has no domains (all None): passed as not given,
+        # the domain-aware steps take every clip as one domain, and say so.
+        params = {
+            name: frame[name].to_numpy() for name in sorted(names)
+            if not (name == "domain" and frame[name].isna().all())
+        }
         target = None if y is None else frame[y].to_numpy()
         return pipeline.fit(X, target, **params)
 

@@ -925,3 +925,17 @@ def test_a_yaml_configuration_of_nested_aliases_is_refused_not_expanded(tmp_path
     message = error_of(capsys, "evaluate", "--data", tmp_path, "--pipeline", path, "--out", tmp_path / "out")
     assert message == (f"{path}: the configuration expands to more than 100000 values (nested YAML aliases?); "
                        "a pipeline configuration has tens.")
+
+
+def test_a_frame_without_domains_fits_the_domain_aware_presets_as_one_domain(machines):
+    """A DCASE 2020 folder has no domains: logmel-dads fits as if none were given, not on a domain of 'None'."""
+    folder, _ = machines
+    data = load_dcase(folder, machine_types="fan", split="train", verbose=0)
+    frame = data.frame.assign(domain=None)
+    rows = (frame["section"] == "00").to_numpy()
+    with pytest.warns(UserWarning, match="No domain was given to DADSKNNScorer.fit"):
+        models = fit_models(lambda: make_preset("logmel-dads", sample_rate=data.sample_rate, random_state=0),
+                            data.data[rows], frame[rows])
+    with pytest.warns(UserWarning, match="No domain was given to DADSKNNScorer.fit"):
+        plain = make_preset("logmel-dads", sample_rate=data.sample_rate, random_state=0).fit(data.data[rows])
+    np.testing.assert_array_equal(models["fan", "00"].score_samples(data.data[~rows]), plain.score_samples(data.data[~rows]))
