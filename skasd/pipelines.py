@@ -230,7 +230,15 @@ def request_metadata(estimator):
     accepted = [name for name in METADATA if name in inspect.signature(estimator.fit).parameters]
     if not accepted:
         return set()
-    requests = estimator.get_metadata_routing().fit.requests
+    routing = estimator.get_metadata_routing()
+    if not hasattr(routing, "fit"):
+        # A meta-estimator that also consumes metadata itself
+        # (DomainStandardizedScorer): its router says what it consumes.
+        unset = [name for name in accepted if name not in routing.consumes("fit", accepted)]
+        if unset:
+            estimator.set_fit_request(**dict.fromkeys(unset, True))
+        return set(estimator.get_metadata_routing().consumes("fit", accepted))
+    requests = routing.fit.requests
     unset = {name: True for name in accepted if requests.get(name) is None}
     if unset:
         estimator.set_fit_request(**unset)

@@ -13,7 +13,7 @@ from ..persistence import save_models
 from ..utils._rows import take_rows
 from ._common import NAMED_SPLITS, CLIError, printer
 from ._output import claimed_out, format_table, write_run
-from ._pipelines import factory, fit_and_score, resolve_pipeline
+from ._pipelines import check_ends_in_a_scorer, factory, fit_and_score, resolve_pipeline
 
 
 def check_layout(root, machine_types):
@@ -262,7 +262,7 @@ def _evaluate(args, held):
 
     say = printer(args.verbose)
     label, config = resolve_pipeline(args.pipeline)
-    build_pipeline(config, where=label)  # a bad configuration fails now, not after loading the data
+    check_ends_in_a_scorer(build_pipeline(config, where=label), label)  # a bad configuration fails now
     found = check_layout(args.data, args.machine_types)
     split = "test" if args.split else None
     if not any("test" in splits for splits in found.values()):

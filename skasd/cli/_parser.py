@@ -1,8 +1,20 @@
 """The command line's arguments."""
 
 import argparse
+import math
 
 from ._common import DEFAULT_PIPELINE, DEMO_PIPELINES, NAMED_SPLITS
+
+
+def _seconds(text):
+    """A positive, finite number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, got {text!r}")
+    return value
 
 
 def build_parser():
@@ -55,7 +67,7 @@ def build_parser():
     evaluate.add_argument("--n-source", type=int, default=30, metavar="N", help="with --split first-normals (default: 30)")
     evaluate.add_argument("--n-target", type=int, default=5, metavar="N", help="with --split first-normals (default: 5)")
     evaluate.add_argument("--sample-rate", type=int, default=None, metavar="HZ", help="resample clips to this rate (Hz)")
-    evaluate.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+    evaluate.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
                           help="pad or crop clips to this many seconds (default: the longest clip)")
     evaluate.add_argument("--ground-truth", default=None, metavar="FILE",
                           help="the organisers' evaluation data list of the year: gives an evaluation set's test "

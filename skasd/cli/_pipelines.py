@@ -42,6 +42,16 @@ def _progress(cls):
     return 1 if cls.__name__ in SHOW_PROGRESS else None
 
 
+def check_ends_in_a_scorer(model, label):
+    """A one-line error for a pipeline that cannot score clips: its last step has no score_samples."""
+    last = model.steps[-1][1] if hasattr(model, "steps") else model
+    if not hasattr(type(last), "score_samples"):
+        raise CLIError(
+            f"{label}: the last step, {type(last).__name__}, is no scorer (it has no score_samples): end the "
+            "pipeline with one, e.g. LocalDensityKNNScorer (skasd pipelines --show logmel-density)."
+        )
+
+
 def factory(config, label, sample_rate, args, verbose):
     from .._config import build_pipeline
 
@@ -58,7 +68,7 @@ def factory(config, label, sample_rate, args, verbose):
     def make():
         return build_pipeline(config, where=label, context=context)
 
-    make()  # fail now, on a bad configuration, not after loading the data
+    check_ends_in_a_scorer(make(), label)  # fail now, on a bad configuration, not after loading the data
     return make
 
 

@@ -332,8 +332,8 @@ def load_dcase(
     >>> bunch.frame[["machine", "domain", "attr_pat", "aux_label"]].iloc[0].tolist()
     ['valve', 'source', '01', 'valve|pat_01']
     """
-    if duration is not None and not duration > 0:
-        raise ValueError(f"duration must be a positive number of seconds or None, got {duration!r}.")
+    if duration is not None and not (duration > 0 and math.isfinite(duration)):
+        raise ValueError(f"duration must be a positive, finite number of seconds or None, got {duration!r}.")
     if sample_rate is not None and not (isinstance(sample_rate, (int, np.integer)) and sample_rate > 0):
         raise ValueError(f"sample_rate must be a positive integer or None, got {sample_rate!r}.")
     if not (isinstance(channel, (int, np.integer)) and channel >= 0):
@@ -358,7 +358,14 @@ def load_dcase(
     clips = tqdm(clips, total=len(records), desc="Reading audio", unit="file", disable=not verbose)
     shape = (len(records), n_samples)
     if memmap is None:
-        data = np.zeros(shape, dtype=np.float32)
+        try:
+            data = np.zeros(shape, dtype=np.float32)
+        except MemoryError:
+            raise ValueError(
+                f"{shape[0]} clips of {shape[1]} samples ({shape[1] / sample_rate:g} s) need "
+                f"{4 * shape[0] * shape[1] / 2**30:.3g} GiB, more than this machine can allocate: give a shorter "
+                "duration=, fewer machine types, or memmap= to hold them on disk."
+            ) from None
     else:
         # A new file reads as zeros: the padding is already there.
         data = np.lib.format.open_memmap(memmap, mode="w+", dtype=np.float32, shape=shape)

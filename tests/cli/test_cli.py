@@ -939,3 +939,42 @@ def test_a_frame_without_domains_fits_the_domain_aware_presets_as_one_domain(mac
     with pytest.warns(UserWarning, match="No domain was given to DADSKNNScorer.fit"):
         plain = make_preset("logmel-dads", sample_rate=data.sample_rate, random_state=0).fit(data.data[rows])
     np.testing.assert_array_equal(models["fan", "00"].score_samples(data.data[~rows]), plain.score_samples(data.data[~rows]))
+
+
+def test_configurations_and_durations_that_cannot_run_are_one_line_errors(machines, tmp_path, capsys):
+    folder, _ = machines
+    (tmp_path / "features_only.toml").write_text('[[steps]]\nestimator = "LogMelStatistics"\n')
+    assert error_of(capsys, "evaluate", "--data", folder, "--pipeline", tmp_path / "features_only.toml", "--out",
+                    tmp_path / "a") == (
+        "features_only.toml: the last step, LogMelStatistics, is no scorer (it has no score_samples): end the "
+        "pipeline with one, e.g. LocalDensityKNNScorer (skasd pipelines --show logmel-density).")
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--data", str(folder), "--duration", "inf", "--out", str(tmp_path / "b")])
+    assert exc.value.code == 2
+    assert "argument --duration: must be a positive, finite number of seconds, got 'inf'" in capsys.readouterr().err
+    message = error_of(capsys, "evaluate", "--data", folder, "--pipeline", "logmel-knn", "--duration", "1e9",
+                       "--out", tmp_path / "c", "--quiet")
+    assert re.fullmatch(r"\d+ clips of 16000000000000 samples \(1e\+09 s\) need .* GiB, more than this machine can "
+                        r"allocate: give a shorter duration=, fewer machine types, or memmap= to hold them on disk\.",
+                        message)
+
+
+def test_a_domain_standardized_scorer_step_gets_the_domain(machines, tmp_path, capsys):
+    folder, _ = machines
+    (tmp_path / "standardized.toml").write_text(
+        '[[steps]]\nestimator = "LogMelStatistics"\n[[steps]]\nestimator = "DomainStandardizedScorer"\n')
+    status, _, _ = run(capsys, "evaluate", "--data", folder, "--pipeline", tmp_path / "standardized.toml", "--out",
+                       tmp_path / "run", "--quiet", "--no-plots")
+    assert status == 0
+    data = load_dcase(folder, machine_types="fan", split="train", verbose=0)
+    rows = (data.frame["section"] == "00").to_numpy()
+    models = fit_models(lambda: build_pipeline(load_config(tmp_path / "standardized.toml"),
+                                               context={"sample_rate": data.sample_rate}),
+                        data.data[rows], data.frame[rows])
+    # Fitted with each clip's domain: the offset_ of a fit with the domain, not of one without.
+    features = models["fan", "00"][0].transform(data.data[rows])
+    domain = data.frame["domain"][rows].to_numpy()
+    with_domain = skasd.DomainStandardizedScorer().fit(features, domain=domain)
+    without = skasd.DomainStandardizedScorer().fit(features)
+    assert models["fan", "00"][-1].offset_ == with_domain.offset_ != without.offset_

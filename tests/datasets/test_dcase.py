@@ -325,7 +325,8 @@ def test_mismatched_sample_rates(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"duration": 0}, "duration must be a positive number of seconds or None, got 0"),
+        ({"duration": 0}, "duration must be a positive, finite number of seconds or None, got 0"),
+        ({"duration": float("inf")}, "duration must be a positive, finite number of seconds or None, got inf"),
         ({"sample_rate": 16000.5}, "sample_rate must be a positive integer or None, got 16000.5"),
         ({"channel": -1}, "channel must be a non-negative integer, got -1"),
     ],
