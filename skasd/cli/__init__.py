@@ -92,10 +92,14 @@ def main(argv=None):
                 except OSError as exc:  # no network, no disk space: the message says what to do
                     raise CLIError(str(exc)) from exc
                 print(root)
-    except (CLIError, ConfigError, ValueError, FileNotFoundError) as exc:
+    except (CLIError, ConfigError, ValueError, OSError) as exc:
         if args.traceback:
             raise
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError) and exc.filename is not None:
+            # A file skasd could not write or read (permissions, a full disk): which file and why.
+            message = f"cannot write or read {str(exc.filename)!r}: {exc.strerror or exc}."
+        else:
+            message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"skasd: error: {message}", file=sys.stderr, flush=True)
         return 2
     return 0

@@ -978,3 +978,21 @@ def test_a_domain_standardized_scorer_step_gets_the_domain(machines, tmp_path, c
     with_domain = skasd.DomainStandardizedScorer().fit(features, domain=domain)
     without = skasd.DomainStandardizedScorer().fit(features)
     assert models["fan", "00"][-1].offset_ == with_domain.offset_ != without.offset_
+
+
+def test_an_output_that_cannot_be_written_is_a_one_line_error(machines, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import skasd.datasets
+
+    folder, _ = machines
+    submission = tmp_path / "out" / "submission"
+
+    def unwritable(out_dir, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(submission / "anomaly_score_fan_section_00_test.csv"))
+
+    monkeypatch.setattr(skasd.datasets, "write_dcase_submission", unwritable)
+    message = error_of(capsys, "evaluate", "--data", folder, "--pipeline", "logmel-knn", "--out", tmp_path / "out",
+                       "--quiet", "--no-plots")
+    assert message == f"cannot write or read {str(submission / 'anomaly_score_fan_section_00_test.csv')!r}: Permission denied."
+    assert not (tmp_path / "out" / ".skasd-run.lock").exists()  # the lock goes with the run
