@@ -1,6 +1,7 @@
 """``skasd evaluate``: a DCASE folder's split, fitted and scored, its outputs written."""
 
 import contextlib
+import sys
 import shutil
 import tempfile
 import time
@@ -155,13 +156,19 @@ def load_data(root, machine_types, split, args, say, duration=None, memmap=None)
             duration=args.duration if duration is None else duration, memmap=memmap, n_jobs=args.n_jobs,
             ground_truth=getattr(args, "ground_truth", None), verbose=args.verbose,
         )
+    # Notes on what was not read are no progress: stderr, also with --quiet.
     skipped = [w for w in caught if "matches no DCASE naming scheme" in str(w.message)]
     if skipped:
-        say(f"  skipped {len(skipped)} file(s) whose names match no DCASE scheme, e.g. {skipped[0].message!s}")
+        note(f"skipped {len(skipped)} file(s) whose names match no DCASE scheme, e.g. {skipped[0].message!s}")
     for w in caught:
         if w not in skipped:
-            say(f"  warning: {w.message}")
+            note(str(w.message))
     return data
+
+
+def note(message):
+    """A warning the user must see whatever --quiet says: one line on stderr."""
+    print(f"skasd: warning: {message}", file=sys.stderr, flush=True)
 
 
 def split_file_mask(path, frame, root):
@@ -238,6 +245,12 @@ def choose_split(frame, args, root):
         if "test" not in splits:
             raise CLIError(f"{root} has no test split (<machine>/test/) to score.")
         fit = (frame["split"] == "train").to_numpy()
+        anomalous = fit & (frame["label"] == 1).to_numpy()
+        if anomalous.any():
+            # The detector learns what normal is from these: an anomaly among them would be learnt as normal.
+            first = Path(frame["path"].to_numpy()[anomalous][0]).name
+            note(f"{anomalous.sum()} clip(s) of the train split are named anomalous (e.g. {first!r}): not fitted.")
+            fit = fit & ~anomalous
         evaluate = (frame["split"] == "test").to_numpy()
         how = f"fit on the train split ({fit.sum()} clips), evaluate the test split ({evaluate.sum()} clips)"
     if not fit.any():

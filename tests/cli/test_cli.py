@@ -996,3 +996,26 @@ def test_an_output_that_cannot_be_written_is_a_one_line_error(machines, tmp_path
                        "--quiet", "--no-plots")
     assert message == f"cannot write or read {str(submission / 'anomaly_score_fan_section_00_test.csv')!r}: Permission denied."
     assert not (tmp_path / "out" / ".skasd-run.lock").exists()  # the lock goes with the run
+
+
+def test_notes_on_what_is_not_read_show_with_quiet_and_anomalous_training_clips_are_not_fitted(machines, tmp_path,
+                                                                                                capsys):
+    folder, _ = machines
+    copied = tmp_path / "data"
+    shutil.copytree(folder, copied)
+    (copied / "fan" / "train" / "notes.wav").write_bytes((folder / "fan" / "train").glob("*.wav").__next__().read_bytes())
+    normal = sorted((copied / "fan" / "train").glob("section_00_source_train_normal_*.wav"))[0]
+    anomalous = normal.with_name(normal.name.replace("_normal_", "_anomaly_"))
+    normal.rename(anomalous)
+    status, out, err = run(capsys, "evaluate", "--data", copied, "--pipeline", "logmel-knn", "--out", tmp_path / "run",
+                           "--quiet", "--no-plots")
+    assert status == 0
+    assert "skasd: warning: skipped 1 file(s) whose names match no DCASE scheme, e.g. File name 'notes.wav'" in err
+    assert (f"skasd: warning: 1 clip(s) of the train split are named anomalous (e.g. {anomalous.name!r}): not fitted."
+            in err)
+    # Fitted without it: the same models as on the folder without that clip.
+    anomalous.unlink()
+    (copied / "fan" / "train" / "notes.wav").unlink()
+    assert run(capsys, "evaluate", "--data", copied, "--pipeline", "logmel-knn", "--out", tmp_path / "without",
+               "--quiet", "--no-plots")[0] == 0
+    assert (tmp_path / "run" / "scores.csv").read_text() == (tmp_path / "without" / "scores.csv").read_text()
