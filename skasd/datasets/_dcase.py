@@ -224,6 +224,34 @@ def _longest_length(infos, sample_rate):
     return max(_resampled_length(info, sample_rate) for info in infos.values())
 
 
+def _warn_if_lengths_stand_out(records, infos, sample_rate):
+    """Say so when a machine type's longest clip is more than 5 % longer than its median clip.
+
+    Every clip is padded to the longest: one long recording among many would
+    pad them all with silence (scores change, memory grows) with no hint
+    but the clip length. Machine types of different lengths (DCASE 2023:
+    10 s and 12 s) are no such case: each type is judged on its own clips.
+    """
+    by_machine = {}
+    for record in records:
+        by_machine.setdefault(record["machine"], {})[record["path"]] = _resampled_length(
+            infos[record["path"]], sample_rate
+        )
+    for machine, lengths in by_machine.items():
+        typical = int(np.median(list(lengths.values())))
+        longest = max(lengths, key=lengths.get)
+        if lengths[longest] > 1.05 * typical:
+            n_longer = sum(length > 1.05 * typical for length in lengths.values())
+            warnings.warn(
+                f"Clip lengths differ: {n_longer} of the {len(lengths)} {machine} clips are more than 5 % longer "
+                f"than their median ({typical / sample_rate:g} s), the longest {str(longest)!r} "
+                f"({lengths[longest] / sample_rate:g} s); clips are padded to the longest. Pass "
+                f"duration={typical / sample_rate:g} (skasd evaluate --duration) to crop them to the median instead.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
 def _resampled_length(info, sample_rate):
     """A file's length in samples at ``sample_rate``: ``ceil(frames * up / down)``, as scipy's ``resample_poly``."""
     ratio = math.gcd(info.samplerate, sample_rate)
@@ -347,6 +375,7 @@ def load_dcase(
         # The longest clip's length from the headers: each clip goes into the
         # array as it is decoded, never all clips and the array at once.
         n_samples = _longest_length(infos, sample_rate)
+        _warn_if_lengths_stand_out(records, infos, sample_rate)
     else:
         n_samples = round(duration * sample_rate)
 

@@ -416,3 +416,26 @@ def test_a_streamed_wav_with_placeholder_sizes_reads_whole(tmp_path):
     streamed.write_bytes(bytes(data))
     expected = load_dcase(tmp_path / "a", verbose=0).data
     np.testing.assert_array_equal(load_dcase(tmp_path / "b", verbose=0).data, expected)
+
+
+def test_one_long_clip_among_many_is_named_with_the_padding_it_causes(tmp_path):
+    for index in range(9):
+        _write(tmp_path / "fan" / "train" / f"section_00_source_train_normal_{index:04d}.wav", _tone(1600))
+    long = _write(tmp_path / "fan" / "train" / "section_00_source_train_normal_0009.wav", _tone(16000))
+    with pytest.warns(UserWarning, match=re.escape(
+        f"Clip lengths differ: 1 of the 10 fan clips are more than 5 % longer than their median (0.1 s), the longest "
+        f"{str(long)!r} (1 s); clips are padded to the longest. Pass duration=0.1 (skasd evaluate --duration) to "
+        "crop them to the median instead."
+    )):
+        bunch = load_dcase(tmp_path, verbose=0)
+    assert bunch.data.shape == (10, 16000)  # the longest clip's length, as before
+    # Machine types of different lengths, each uniform (DCASE 2023's 10 s and 12 s): no warning.
+    for index in range(3):
+        _write(tmp_path / "pump" / "train" / f"section_00_source_train_normal_{index:04d}.wav", _tone(3200))
+    long.unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_dcase(tmp_path, verbose=0).data.shape == (12, 3200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_dcase(tmp_path, duration=0.1, verbose=0).data.shape == (12, 1600)
