@@ -227,13 +227,13 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
     contamination : float in (0, 0.5], default=0.1
         Fraction of the calibration clips that ``offset_`` calls outliers.
     threshold : {"percentile", "gamma"}, default="percentile"
-        The quantile that sets ``offset_``: empirical, or of a fitted gamma
-        distribution (see :class:`KNNScorer`).
+        How ``offset_`` follows from the calibration clips' fused scores:
+        their empirical quantile or that of a gamma distribution fitted to
+        them (see :class:`~skasd.KNNScorer`).
     novelty : bool, default=True
-        As in :class:`~sklearn.neighbors.LocalOutlierFactor`. True: score
-        new clips; ``fit_predict`` is not available. False: label the
-        training clips with ``fit_predict`` (out of fold with ``cv``); the
-        scoring methods are not available.
+        True: the fused scores of new clips, no ``fit_predict``; False: only
+        ``fit_predict``, the labels of the training clips (out of fold with
+        ``cv``), as :class:`~sklearn.neighbors.LocalOutlierFactor`'s flag.
     random_state : int, RandomState instance or None, default=None
         Seeds the ACP noise (a fresh generator for every
         :meth:`search_weights`, so the search is reproducible with an int)
