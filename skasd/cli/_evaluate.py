@@ -257,6 +257,13 @@ def choose_split(frame, args, root):
         raise CLIError("no clips to fit on: the split selects none.")
     if not evaluate.any():
         raise CLIError("no clips to evaluate: the split leaves none.")
+    scored = frame[evaluate]
+    if args.definition != "2020" and (scored["label"] != -1).any() and scored["domain"].isna().all():
+        # Found now, before fitting, not when the score table is computed after the submission is written.
+        raise CLIError(
+            f"the test clips of {args.data} name no domain (DCASE 2020 file names), which the "
+            f"{args.definition} metric needs: pass --definition 2020."
+        )
     return fit, evaluate, how
 
 

@@ -1019,3 +1019,19 @@ def test_notes_on_what_is_not_read_show_with_quiet_and_anomalous_training_clips_
     assert run(capsys, "evaluate", "--data", copied, "--pipeline", "logmel-knn", "--out", tmp_path / "without",
                "--quiet", "--no-plots")[0] == 0
     assert (tmp_path / "run" / "scores.csv").read_text() == (tmp_path / "without" / "scores.csv").read_text()
+
+
+def test_a_2020_folder_with_another_years_metric_is_refused_before_fitting(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for split, names in (("train", [f"normal_id_00_{i:08d}.wav" for i in range(6)]),
+                         ("test", [f"{kind}_id_00_{i:08d}.wav" for i, kind in enumerate(["normal", "anomaly"] * 3)])):
+        (tmp_path / "data" / "fan" / split).mkdir(parents=True)
+        for name in names:
+            sf.write(tmp_path / "data" / "fan" / split / name, rng.normal(0, 0.1, 1600).astype(np.float32), 16000)
+    message = error_of(capsys, "evaluate", "--data", tmp_path / "data", "--pipeline", "logmel-knn", "--out",
+                       tmp_path / "out", "--quiet")
+    assert message == (f"the test clips of {tmp_path / 'data'} name no domain (DCASE 2020 file names), which the 2023 "
+                       "metric needs: pass --definition 2020.")
+    assert not (tmp_path / "out" / "submission").exists()
+    assert run(capsys, "evaluate", "--data", tmp_path / "data", "--pipeline", "logmel-knn", "--out", tmp_path / "out",
+               "--definition", "2020", "--quiet", "--no-plots")[0] == 0
