@@ -264,6 +264,15 @@ def choose_split(frame, args, root):
             f"the test clips of {args.data} name no domain (DCASE 2020 file names), which the "
             f"{args.definition} metric needs: pass --definition 2020."
         )
+    if args.split and args.definition != "2020":
+        # A split that fits every normal clip of a domain leaves no AUC for it (a NaN in the table).
+        for (machine, section, domain), clips in frame[frame["label"] != -1].groupby(["machine", "section", "domain"]):
+            left = ~fit[frame.index.get_indexer(clips.index)] & (clips["label"] == 0).to_numpy()
+            if not left.any():
+                raise CLIError(
+                    f"the split fits every normal {domain}-domain clip of {machine} section {section}: none is left "
+                    f"to evaluate its {domain} AUC; lower --n-source / --n-target."
+                )
     return fit, evaluate, how
 
 

@@ -1035,3 +1035,14 @@ def test_a_2020_folder_with_another_years_metric_is_refused_before_fitting(tmp_p
     assert not (tmp_path / "out" / "submission").exists()
     assert run(capsys, "evaluate", "--data", tmp_path / "data", "--pipeline", "logmel-knn", "--out", tmp_path / "out",
                "--definition", "2020", "--quiet", "--no-plots")[0] == 0
+
+
+def test_a_split_that_leaves_a_domain_without_normal_clips_is_refused_before_fitting(machines, tmp_path, capsys):
+    folder, _ = machines
+    message = error_of(capsys, "evaluate", "--data", folder, "--split", "first-normals", "--n-source", "1000",
+                       "--pipeline", "logmel-knn", "--out", tmp_path / "out", "--quiet")
+    assert message == ("the split fits every normal source-domain clip of fan section 00: none is left to evaluate "
+                       "its source AUC; lower --n-source / --n-target.")
+    assert not (tmp_path / "out" / "submission").exists()
+    assert run(capsys, "evaluate", "--data", folder, "--split", "first-normals", "--n-source", "2", "--n-target", "2",
+               "--pipeline", "logmel-knn", "--out", tmp_path / "ok", "--quiet", "--no-plots")[0] == 0
