@@ -250,6 +250,17 @@ def _warn_if_lengths_stand_out(records, infos, sample_rate):
                 UserWarning,
                 stacklevel=3,
             )
+        shortest = min(lengths, key=lengths.get)
+        if lengths[shortest] < 0.5 * typical:
+            # A clip cut short (a failed recording, a 1-sample file) is mostly the silence it is padded with.
+            n_shorter = sum(length < 0.5 * typical for length in lengths.values())
+            warnings.warn(
+                f"{n_shorter} of the {len(lengths)} {machine} clips are less than half as long as their median "
+                f"({typical / sample_rate:g} s), the shortest {str(shortest)!r} "
+                f"({lengths[shortest] / sample_rate:g} s): they are padded with silence. Check the recordings.",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def _resampled_length(info, sample_rate):

@@ -439,3 +439,15 @@ def test_one_long_clip_among_many_is_named_with_the_padding_it_causes(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_dcase(tmp_path, duration=0.1, verbose=0).data.shape == (12, 1600)
+
+
+def test_a_clip_cut_short_is_named_not_silently_padded(tmp_path):
+    for index in range(5):
+        _write(tmp_path / "fan" / "train" / f"section_00_source_train_normal_{index:04d}.wav", _tone(1600))
+    short = _write(tmp_path / "fan" / "train" / "section_00_source_train_normal_0005.wav", np.full(1, 0.1, np.float32))
+    with pytest.warns(UserWarning, match=re.escape(
+        f"1 of the 6 fan clips are less than half as long as their median (0.1 s), the shortest {str(short)!r} "
+        "(6.25e-05 s): they are padded with silence. Check the recordings."
+    )):
+        bunch = load_dcase(tmp_path, verbose=0)
+    assert bunch.data.shape == (6, 1600) and not bunch.data[5, 1:].any()
