@@ -30,6 +30,7 @@ import warnings
 from pathlib import Path
 
 from . import _version
+from .utils._files import replaced_atomically
 
 __all__ = ["MODEL_FORMAT", "load_models", "save_models"]
 
@@ -106,18 +107,12 @@ def save_models(path, models, *, sample_rate, n_samples, pipeline, config, thres
     # failed save (a full disk, a read-only folder) leaves the former model
     # file as it was, and no half-written one.
     path = Path(path)
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
-    try:
-        with open(partial, "wb") as f:
-            f.write(MODEL_MAGIC)
-            f.write(json.dumps(header).encode() + b"\n")
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with replaced_atomically(path) as partial, open(partial, "wb") as f:
+        f.write(MODEL_MAGIC)
+        f.write(json.dumps(header).encode() + b"\n")
+        f.write(body)
+        f.flush()
+        os.fsync(f.fileno())
     return path
 
 

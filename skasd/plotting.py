@@ -28,6 +28,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .metrics import DOMAINS, partial_auc
+from .utils._files import replaced_atomically
 from .utils._validation import check_labels_and_scores
 
 __all__ = [
@@ -715,7 +716,8 @@ def save_figure(fig, path, *, dpi=120):
         raise TypeError(f"save_figure expects a matplotlib Figure; got {type(fig).__name__}.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", format=None if path.suffix else "png")
+    with replaced_atomically(path) as partial:  # two runs, or a failed one, never leave a mixed image
+        fig.savefig(partial, dpi=dpi, bbox_inches="tight", format=path.suffix[1:].lower() or "png")
     manager = getattr(getattr(fig, "canvas", None), "manager", None)
     if manager is not None:  # made through pyplot: release it there
         import matplotlib.pyplot as plt

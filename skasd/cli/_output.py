@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..utils._files import replaced_atomically, write_text_atomically
 from ._common import CLIError
 
 
@@ -145,9 +146,11 @@ def write_run(out_dir, frame, anomaly_score, decision, thresholds, embeddings, *
             labels, anomaly_score, frame["domain"].to_numpy(dtype=object), frame["machine"].to_numpy(dtype=object),
             frame["section"].to_numpy(dtype=object), definition=definition, decision=decision,
         )
-        table.to_csv(out_dir / "scores.csv", index=False)
-        (out_dir / "scores.md").write_text(
-            markdown(table) + f"\n\nOfficial score (DCASE {definition} definition): {official:.4f}\n"
+        with replaced_atomically(out_dir / "scores.csv") as partial:
+            table.to_csv(partial, index=False)
+        write_text_atomically(
+            out_dir / "scores.md",
+            markdown(table) + f"\n\nOfficial score (DCASE {definition} definition): {official:.4f}\n",
         )
         result = table, official
     elif (labels != -1).any():

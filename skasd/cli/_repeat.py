@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..utils._files import replaced_atomically, write_text_atomically
 from ._common import CLIError, printer
 from ._output import claimed_out
 
@@ -115,9 +116,10 @@ def _run_seeds(args, run_evaluate):
         results[seed] = result
     summary, (mean, std) = summarize_seeds(results)
     seeds = " ".join(map(str, args.seeds))
-    summary.to_csv(out / "seeds.csv", index=False)
+    with replaced_atomically(out / "seeds.csv") as partial:
+        summary.to_csv(partial, index=False)
     line = f"Official score over seeds {seeds}: {mean:.4f} ± {std:.4f} (mean ± sample standard deviation)"
     per_seed = ", ".join(f"{seed}: {official:.4f}" for seed, (_, official) in results.items())
-    (out / "seeds.md").write_text(markdown(summary) + f"\n\n{line}\n\nPer seed: {per_seed}\n")
+    write_text_atomically(out / "seeds.md", markdown(summary) + f"\n\n{line}\n\nPer seed: {per_seed}\n")
     print(f"{line}; per seed: {per_seed}", flush=True)
     return summary, (mean, std)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils._files import write_text_atomically
 from ._names import format_dcase_filename
 
 #: The years whose submission layout :func:`write_dcase_submission` writes.
@@ -127,11 +128,11 @@ def write_dcase_submission(out_dir, frame, anomaly_score, decision=None, *, thre
     for stem, rows in groups.items():
         rows = sorted(rows, key=lambda i: names[i])
         score_file = out_dir / f"anomaly_score_{stem}.csv"
-        score_file.write_text("".join(f"{names[i]},{float(anomaly_score[i])!r}\n" for i in rows))
+        write_text_atomically(score_file, "".join(f"{names[i]},{float(anomaly_score[i])!r}\n" for i in rows))
         written.append(score_file)
         if year != 2020:
             decision_file = out_dir / f"decision_result_{stem}.csv"
-            decision_file.write_text("".join(f"{names[i]},{int(decision[i])}\n" for i in rows))
+            write_text_atomically(decision_file, "".join(f"{names[i]},{int(decision[i])}\n" for i in rows))
             written.append(decision_file)
     return written
 
