@@ -16,9 +16,11 @@ with torch and numpy alone:
   precision of a Mahalanobis scorer.
 
 Supported: pipelines of one waveform feature transformer (``LogMelStatistics``,
-``LogMelSpectrogram``, ``STFTSpectrogram``, ``DFTSpectrum``) and one of
+``LogMelSpectrogram``, ``STFTSpectrogram``, ``DFTSpectrum``) or
+``SoundNetEmbedder`` and one of
 ``KNNScorer``, ``LocalDensityKNNScorer`` (``algorithm="exact"``) or
-``MahalanobisScorer``: the ``logmel-*`` presets but ``logmel-dads``.
+``MahalanobisScorer``: the ``logmel-*`` presets but ``logmel-dads``, and
+``soundnet-density``.
 """
 
 import json
@@ -32,8 +34,8 @@ __all__ = ["ExportedModels", "export_models", "load_exported"]
 MANIFEST = "manifest.json"
 EXPORT_FORMAT = 1
 _SUPPORTED = (
-    "one waveform feature transformer (LogMelStatistics, LogMelSpectrogram, STFTSpectrogram, DFTSpectrum) "
-    "followed by KNNScorer or LocalDensityKNNScorer (algorithm='exact') or MahalanobisScorer"
+    "one waveform feature transformer (LogMelStatistics, LogMelSpectrogram, STFTSpectrogram, DFTSpectrum) or "
+    "SoundNetEmbedder followed by KNNScorer or LocalDensityKNNScorer (algorithm='exact') or MahalanobisScorer"
 )
 
 
@@ -76,6 +78,7 @@ def export_models(models, out_dir, *, sample_rate, n_samples):
     import torch
     from sklearn.pipeline import Pipeline
 
+    from .embedding import SoundNetEmbedder
     from .features import DFTSpectrum, LogMelSpectrogram, LogMelStatistics, STFTSpectrogram
 
     out_dir = Path(out_dir)
@@ -83,12 +86,12 @@ def export_models(models, out_dir, *, sample_rate, n_samples):
     for (machine, section), model in sorted(models.items()):
         steps = model.steps if isinstance(model, Pipeline) else [("model", model)]
         arrays = _scorer_arrays(steps[-1][1]) if len(steps) == 2 else None
-        front_ends = (DFTSpectrum, LogMelSpectrogram, LogMelStatistics, STFTSpectrogram)
+        front_ends = (DFTSpectrum, LogMelSpectrogram, LogMelStatistics, STFTSpectrogram, SoundNetEmbedder)
         if arrays is None or not isinstance(steps[0][1], front_ends):
             names = " -> ".join(type(step).__name__ for _, step in steps)
             raise ValueError(f"cannot export the model of {machine} section {section} ({names}): exported are {_SUPPORTED}.")
         front_end, scorer = steps[0][1], steps[1][1]
-        module = front_end._build_module(n_samples).eval()
+        module = front_end._inference_module(n_samples)
         example = torch.zeros((2, n_samples), dtype=torch.float32)
         out_dir.mkdir(parents=True, exist_ok=True)
         stem = f"{machine}_{section}"
@@ -96,6 +99,9 @@ def export_models(models, out_dir, *, sample_rate, n_samples):
             # TorchScript is deprecated in this torch in favour of torch.export;
             # it still traces, saves and loads (docs/cli.md, skasd export).
             warnings.filterwarnings("ignore", message="`torch.jit", category=FutureWarning)
+            # The trace fixes what depends on the clip length (resampled
+            # length, frame counts): the export is for clips of n_samples.
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             torch.jit.trace(module, example).save(str(out_dir / f"{stem}.frontend.pt"))
         np.savez(out_dir / f"{stem}.scorer.npz", **arrays)
         entries.append({"machine": machine, "section": section, "frontend": f"{stem}.frontend.pt",

@@ -138,6 +138,10 @@ class _WaveformTransformer(TransformerMixin, BaseEstimator):
         """Return the torch module computing the features of clips of ``n_samples``."""
         raise NotImplementedError
 
+    def _inference_module(self, n_samples):
+        """The torch module computing the features of clips of ``n_samples`` (for export)."""
+        return self._build_module(n_samples).eval()
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Validate the parameters and record the clip length; nothing is learned.

@@ -108,8 +108,8 @@ def build_parser():
         help="write saved models as a folder that torch and numpy alone score (skasd score --model FOLDER)",
         description="Export the models of a file written by skasd evaluate --save: the feature step as TorchScript "
         "and the scorer's arrays in .npz, one pair per machine type and section, for monitoring without the "
-        "training stack. Supported: a waveform feature step followed by KNNScorer, LocalDensityKNNScorer or "
-        "MahalanobisScorer (the logmel-* presets but logmel-dads).",
+        "training stack. Supported: a waveform feature step or SoundNetEmbedder followed by KNNScorer, "
+        "LocalDensityKNNScorer or MahalanobisScorer (the logmel-* presets but logmel-dads, and soundnet-density).",
     )
     export.add_argument("--model", required=True, metavar="FILE", help="model file written by skasd evaluate --save")
     export.add_argument("--trust", action="store_true",

@@ -176,6 +176,11 @@ class FrozenEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.output_shape_ = tuple(output.shape[1:])
         return self
 
+    def _inference_module(self, n_samples=None):
+        """The fitted model and its pooling as one torch module: waveforms to embeddings (for export)."""
+        check_is_fitted(self)
+        return torch.nn.Sequential(self.module_, FramePooling(self.pooling)).eval()
+
     @property
     def _n_features_out(self):
         """Columns of ``transform``'s output, for :meth:`get_feature_names_out`."""

