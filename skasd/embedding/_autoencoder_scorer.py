@@ -203,6 +203,8 @@ class DenseAutoencoderScorer(TrainedEmbedderMixin, BaseScorer):
     target_covariance_ : ndarray of shape (n_mels, n_mels)
         That of the target training clips (the source one when ``fit`` had
         no target clip).
+    source_precision_, target_precision_ : ndarray of shape (n_mels, n_mels)
+        Their pseudo-inverses, computed once in ``fit``.
     n_target_ : int
         Target clips in ``fit``.
     offset_ : float
@@ -435,6 +437,9 @@ class DenseAutoencoderScorer(TrainedEmbedderMixin, BaseScorer):
         self.target_covariance_ = (
             np.cov(np.concatenate(scatter[True]), rowvar=False) if self.n_target_ else self.source_covariance_.copy()
         )
+        self.source_precision_, self.target_precision_ = (
+            np.linalg.pinv(c, hermitian=True) for c in (self.source_covariance_, self.target_covariance_)
+        )
         self._set_offset(self._anomaly_scores(mse, mean_errors))
         return self
 
@@ -455,8 +460,7 @@ class DenseAutoencoderScorer(TrainedEmbedderMixin, BaseScorer):
     def _anomaly_scores(self, mse, mean_errors):
         if self.mode == "mse":
             return mse
-        precisions = [np.linalg.pinv(c, hermitian=True) for c in (self.source_covariance_, self.target_covariance_)]
-        return selective_mahalanobis(mean_errors, *precisions)
+        return selective_mahalanobis(mean_errors, self.source_precision_, self.target_precision_)
 
     # -- scoring ------------------------------------------------------------
 
