@@ -703,13 +703,26 @@ def test_seeds_refuse_a_repeated_seed_and_save(machines, tmp_path, capsys):
                                            "with --random-state and --save.")
 
 
-def test_deterministic_runs_give_the_same_bits_whatever_the_thread_count(machines, tmp_path, capsys):
+def test_deterministic_runs_give_the_same_bits_whatever_the_thread_count(machines, tmp_path, capsys, monkeypatch):
     import torch
+
+    import skasd.pipelines
+    from threadpoolctl import threadpool_info
 
     folder, _ = machines
     (tmp_path / "tiny.toml").write_text(dump_toml(tiny(PRESETS["multibranch-kmeans"])))
     threads = torch.get_num_threads()
     written = {}
+    # What the models are fitted under: one torch thread, one BLAS thread, torch's deterministic algorithms.
+    during = []
+    real_fit_models = skasd.pipelines.fit_models
+
+    def recording_fit_models(*args, **kwargs):
+        during.append((torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+                       {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}))
+        return real_fit_models(*args, **kwargs)
+
+    monkeypatch.setattr(skasd.pipelines, "fit_models", recording_fit_models)
     try:
         for n_threads in (2, 1):
             torch.set_num_threads(n_threads)
@@ -723,6 +736,7 @@ def test_deterministic_runs_give_the_same_bits_whatever_the_thread_count(machine
     finally:
         torch.set_num_threads(threads)
     assert written[2] == written[1] and len(written[1]) > 1
+    assert during and all(state == (1, True, {1}) for state in during), during
 
 
 def test_evaluate_reads_the_dcase_2021_test_folders(machines, tmp_path):
