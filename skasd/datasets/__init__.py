@@ -8,6 +8,7 @@ from ._ground_truth import read_ground_truth
 from ._names import parse_dcase_filename
 from ._package import check_submission_package, write_submission_package
 from ._submission import write_dcase_submission
+from ._supplemental import load_dcase_supplemental
 
 __all__ = [
     "FRAME_COLUMNS",
@@ -16,6 +17,7 @@ __all__ = [
     "first_normals_split",
     "get_data_home",
     "load_dcase",
+    "load_dcase_supplemental",
     "longest_clip",
     "make_machine_sounds",
     "parse_dcase_filename",

@@ -27,7 +27,8 @@ SPLITS = ("train", "test")
 SPLIT_FOLDERS = {"train": ("train",), "test": ("test", "source_test", "target_test")}
 
 
-def _find_audio_files(root, machine_types, split):
+def machine_folders(root, machine_types):
+    """The machine types (sub-folders of ``root``) to read: all, or those named, each checked to be there."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"root={str(root)!r} is not a folder.")
@@ -42,6 +43,33 @@ def _find_audio_files(root, machine_types, split):
                 f"root={str(root)!r}; machine types found there: {machines}."
             )
         machines = [m for m in machines if m in set(machine_types)]
+    return machines
+
+
+def audio_files_in(folder, stacklevel):
+    """The audio files of one folder, sorted; anything but a regular file is skipped with a warning.
+
+    ``stacklevel`` is the one the caller's own warnings would take.
+    """
+    files = []
+    for path in sorted(Path(folder).iterdir()):
+        if path.suffix.lower() not in AUDIO_SUFFIXES:
+            continue
+        if not path.is_file():
+            # Opening a FIFO would wait for a writer forever.
+            warnings.warn(
+                f"{str(path)!r} is not a regular file (a FIFO, a device or a folder): skipped.",
+                UserWarning,
+                stacklevel=stacklevel + 1,
+            )
+            continue
+        files.append(path)
+    return files
+
+
+def _find_audio_files(root, machine_types, split):
+    root = Path(root)
+    machines = machine_folders(root, machine_types)
     if split is None:
         splits = SPLITS
     elif split in SPLITS:
@@ -53,20 +81,8 @@ def _find_audio_files(root, machine_types, split):
         for split_name in splits:
             for folder_name in SPLIT_FOLDERS[split_name]:
                 folder = root / machine / folder_name
-                if not folder.is_dir():
-                    continue
-                for path in sorted(folder.iterdir()):
-                    if path.suffix.lower() not in AUDIO_SUFFIXES:
-                        continue
-                    if not path.is_file():
-                        # Opening a FIFO would wait for a writer forever.
-                        warnings.warn(
-                            f"{str(path)!r} is not a regular file (a FIFO, a device or a folder): skipped.",
-                            UserWarning,
-                            stacklevel=4,
-                        )
-                        continue
-                    files.append((machine, split_name, path))
+                if folder.is_dir():
+                    files += [(machine, split_name, path) for path in audio_files_in(folder, stacklevel=4)]
     if not files:
         raise FileNotFoundError(
             f"No audio files ({', '.join(AUDIO_SUFFIXES)}) found under root={str(root)!r} "
@@ -224,7 +240,7 @@ def _longest_length(infos, sample_rate):
     return max(_resampled_length(info, sample_rate) for info in infos.values())
 
 
-def _warn_if_lengths_stand_out(records, infos, sample_rate):
+def _warn_if_lengths_stand_out(records, infos, sample_rate, stacklevel=3):
     """Say so when a machine type's longest clip is more than 5 % longer than its median clip.
 
     Every clip is padded to the longest: one long recording among many would
@@ -248,7 +264,7 @@ def _warn_if_lengths_stand_out(records, infos, sample_rate):
                 f"({lengths[longest] / sample_rate:g} s); clips are padded to the longest. Pass "
                 f"duration={typical / sample_rate:g} (skasd evaluate --duration) to crop them to the median instead.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
         shortest = min(lengths, key=lengths.get)
         if lengths[shortest] < 0.5 * typical:
@@ -259,7 +275,7 @@ def _warn_if_lengths_stand_out(records, infos, sample_rate):
                 f"({typical / sample_rate:g} s), the shortest {str(shortest)!r} "
                 f"({lengths[shortest] / sample_rate:g} s): they are padded with silence. Check the recordings.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
 
 
@@ -371,6 +387,20 @@ def load_dcase(
     >>> bunch.frame[["machine", "domain", "attr_pat", "aux_label"]].iloc[0].tolist()
     ['valve', 'source', '01', 'valve|pat_01']
     """
+    check_reading_params(sample_rate, duration, channel)
+    records = _records(root, machine_types, split, strict)
+    if ground_truth is not None:
+        attach_ground_truth(records, read_ground_truth(ground_truth), ground_truth)
+    data, sample_rate = read_waveforms(
+        records, sample_rate=sample_rate, duration=duration, channel=channel, memmap=memmap, n_jobs=n_jobs,
+        verbose=verbose, stacklevel=2,
+    )
+    frame = make_frame(records)
+    return Bunch(data=data, target=frame["label"].to_numpy(), frame=frame, sample_rate=int(sample_rate))
+
+
+def check_reading_params(sample_rate, duration, channel):
+    """One-line errors for the reading parameters of the loaders."""
     if duration is not None and not (duration > 0 and math.isfinite(duration)):
         raise ValueError(f"duration must be a positive, finite number of seconds or None, got {duration!r}.")
     if sample_rate is not None and not (isinstance(sample_rate, (int, np.integer)) and sample_rate > 0):
@@ -378,15 +408,20 @@ def load_dcase(
     if not (isinstance(channel, (int, np.integer)) and channel >= 0):
         raise ValueError(f"channel must be a non-negative integer, got {channel!r}.")
 
-    records = _records(root, machine_types, split, strict)
-    if ground_truth is not None:
-        attach_ground_truth(records, read_ground_truth(ground_truth), ground_truth)
+
+def read_waveforms(records, *, sample_rate, duration, channel, memmap, n_jobs, verbose, stacklevel):
+    """Decode the files of ``records`` (dicts with ``path`` and ``machine``) into one array of equal-length rows.
+
+    Sets each record's ``n_samples_original``. Returns ``(data, sample_rate)``;
+    see :func:`load_dcase` for the parameters. ``stacklevel`` is the one the
+    caller's own warnings would take (2 points at the caller's caller).
+    """
     sample_rate, infos = _common_sample_rate(records, sample_rate)
     if duration is None:
         # The longest clip's length from the headers: each clip goes into the
         # array as it is decoded, never all clips and the array at once.
         n_samples = _longest_length(infos, sample_rate)
-        _warn_if_lengths_stand_out(records, infos, sample_rate)
+        _warn_if_lengths_stand_out(records, infos, sample_rate, stacklevel=stacklevel + 2)
     else:
         n_samples = round(duration * sample_rate)
 
@@ -421,9 +456,7 @@ def load_dcase(
         data.flush()
         del data
         data = np.load(memmap, mmap_mode="c")
-
-    frame = make_frame(records)
-    return Bunch(data=data, target=frame["label"].to_numpy(), frame=frame, sample_rate=int(sample_rate))
+    return data, sample_rate
 
 
 def save_dcase(bunch, root, *, audio_format="wav", verbose=0):

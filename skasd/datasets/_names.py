@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ._frame import UNKNOWN_LABEL
 
-__all__ = ["AUDIO_SUFFIXES", "format_dcase_filename", "parse_dcase_filename"]
+__all__ = ["AUDIO_SUFFIXES", "format_dcase_filename", "parse_dcase_filename", "parse_supplemental_filename"]
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 
@@ -30,6 +30,22 @@ _FILENAME_PATTERNS = (
     # 2020 evaluation test data: id_05_00000000
     re.compile(r"^id_(?P<section>\d+)_(?P<index>\d+)$"),
 )
+
+# 2025 supplemental clips (<machine>/supplemental/): section_00_machine_0001_
+# in the organisers' baseline README; the word after the section names what
+# the clips are, the index counts them, anything after it is kept as written.
+_SUPPLEMENTAL_PATTERN = re.compile(
+    r"^section_(?P<section>\d+)_(?P<word>[A-Za-z]+)_(?P<index>\d+)(?:_(?P<attributes>.*))?$"
+)
+
+
+def _stem(name):
+    """The file name without its folders and its audio extension."""
+    stem = Path(name).name
+    for suffix in AUDIO_SUFFIXES:
+        if stem.lower().endswith(suffix):
+            return stem[: -len(suffix)]
+    return stem
 
 
 def parse_dcase_filename(name):
@@ -60,11 +76,7 @@ def parse_dcase_filename(name):
     >>> parse_dcase_filename("notes.wav") is None
     True
     """
-    stem = Path(name).name
-    for suffix in AUDIO_SUFFIXES:
-        if stem.lower().endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
+    stem = _stem(name)
     for pattern in _FILENAME_PATTERNS:
         match = pattern.match(stem)
         if match is None:
@@ -80,6 +92,45 @@ def parse_dcase_filename(name):
             "attributes": fields.get("attributes") or "",
         }
     return None
+
+
+def parse_supplemental_filename(name):
+    """Parse the name of a DCASE 2025 supplemental clip (``<machine>/supplemental/``).
+
+    The organisers' baseline README lists them as
+    ``section_00_machine_0001_.wav`` ... ``section_00_machine_0100_.wav``:
+    the section, a word saying what the clip holds, the clip's index and an
+    (empty) attribute part.
+
+    Parameters
+    ----------
+    name : str or path-like
+        A file name or path; folders and the extension are ignored.
+
+    Returns
+    -------
+    metadata : dict or None
+        Keys ``section`` (str, as written), ``word`` (the word after the
+        section, as written, e.g. ``"machine"``), ``index`` (int) and
+        ``attributes`` (the rest, ``""`` if none). None if the name does
+        not have that form.
+
+    Examples
+    --------
+    >>> parse_supplemental_filename("section_00_machine_0100_.wav")
+    {'section': '00', 'word': 'machine', 'index': 100, 'attributes': ''}
+    >>> parse_supplemental_filename("section_00_source_train_normal_0001_.wav") is None
+    True
+    """
+    match = _SUPPLEMENTAL_PATTERN.match(_stem(name))
+    if match is None:
+        return None
+    return {
+        "section": match["section"],
+        "word": match["word"],
+        "index": int(match["index"]),
+        "attributes": match["attributes"] or "",
+    }
 
 
 def format_dcase_filename(section, domain, split, label, index, attributes="", suffix=".wav"):
