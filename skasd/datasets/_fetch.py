@@ -120,15 +120,19 @@ def fetch_dcase(
     split : {"dev", "eval"}, default="dev"
         "dev": the development data set. "eval": the additional training
         data and the evaluation test data of the evaluation machine types
-        (from 2023 on, other machine types than the development set's).
+        (from 2023 on, other machine types than the development set's),
+        and the year's evaluation data list (the organisers' ground truth,
+        from the official baseline's GitHub repository at a pinned commit,
+        checked by size and MD5).
     machine_types : str, list of str or None, default=None
         None fetches every machine type of the split.
     data_home : str, path-like or None, default=None
         Where data sets are kept; None: ``$SKASD_DATA``, else
         ``~/skasd_data``.
     base_url : str or None, default=None
-        A mirror serving the archives under their published file names
-        (``<base_url>/<file name>``), instead of Zenodo.
+        A mirror serving the archives (and the evaluation data lists) under
+        their published file names (``<base_url>/<file name>``), instead of
+        Zenodo and GitHub.
     download_if_missing : bool, default=True
         False raises an OSError instead of downloading what is missing.
     keep_archives : bool, default=False
@@ -143,7 +147,11 @@ def fetch_dcase(
         ``<data_home>/dcase<year>t2/<split>``: one folder per machine type,
         each with its ``train/`` and ``test/`` (2021:
         ``source_test/``, ``target_test/``) folders, for :func:`load_dcase`
-        and ``skasd evaluate --data``.
+        and ``skasd evaluate --data``. With ``split="eval"`` it also holds
+        the year's evaluation data list, ``eval_data_list_<year>.csv``,
+        which labels the evaluation test clips: pass it as
+        ``load_dcase(root, ground_truth=...)`` or ``skasd evaluate
+        --ground-truth``.
 
     Raises
     ------
@@ -163,8 +171,9 @@ def fetch_dcase(
 
     Notes
     -----
-    skasd's registry has the MD5s of the 2020 and 2023 archives only; for
-    the other years an archive is checked by the size the server announces
+    skasd's registry has the MD5s of the 2020 and 2023 archives (and of
+    every evaluation data list) only; for the other years an archive is
+    checked by the size the server announces
     (with a warning), and the MD5 it had is written beside the marker of
     each fetched archive, ``<data_home>/dcase<year>t2/.fetched/<file>.json``,
     to compare with the one Zenodo publishes.
@@ -202,10 +211,12 @@ def fetch_dcase(
             else on_disk.stat().st_size if on_disk.exists()
             else _announced_size(url_of(archive))
         )
-    # An archive still to download needs its size twice (the archive, then its clips: WAV barely compresses).
+    # An archive still to download needs its size twice (the archive, then its clips: WAV barely compresses);
+    # a file used as it is (an evaluation data list), once.
     needed = sum(
-        (size or 0) * (1 if (downloads / name).exists() else 2) - _partial_size(downloads / name)
-        for name, size in sizes.items()
+        (sizes[a.filename] or 0) * (2 if a.is_archive and not (downloads / a.filename).exists() else 1)
+        - _partial_size(downloads / a.filename)
+        for a in missing
     )
     _check_disk_space(home, needed, [archive.filename for archive in missing])
     for archive in missing:
@@ -213,9 +224,12 @@ def fetch_dcase(
         path = download(
             url, downloads / archive.filename, size=sizes[archive.filename], md5=archive.md5, verbose=verbose
         )
-        md5 = archive.md5 or file_md5(path)
-        _install(path, archive, root, downloads)
-        record = {"url": url, "md5": md5, "size": path.stat().st_size, "md5_from_registry": archive.md5 is not None}
+        md5, size = archive.md5 or file_md5(path), path.stat().st_size
+        if archive.is_archive:
+            _install(path, archive, root, downloads)
+        else:  # checked above; one rename puts it in place
+            os.replace(path, root / archive.filename)
+        record = {"url": url, "md5": md5, "size": size, "md5_from_registry": archive.md5 is not None}
         (markers / f"{archive.filename}.json").write_text(json.dumps(record, indent=1))
         if archive.md5 is None:
             warnings.warn(
@@ -224,7 +238,7 @@ def fetch_dcase(
                 UserWarning,
                 stacklevel=2,
             )
-        if not keep_archives:
+        if archive.is_archive and not keep_archives:
             path.unlink()
     return root
 

@@ -1,10 +1,13 @@
 """Where the DCASE Task 2 data sets of 2020-2025 are published: the registry :func:`fetch_dcase` reads.
 
-One row per archive the organisers published on Zenodo: the year, the part
-("dev": development data; "additional_train": the additional training data
-of the evaluation machine types, 2020's ``eval_data_train``; "eval_test":
-the evaluation test data), the machine type, the file name, the Zenodo
-record and the MD5.
+One row per file the organisers published: the year, the part ("dev":
+development data; "additional_train": the additional training data of the
+evaluation machine types, 2020's ``eval_data_train``; "eval_test": the
+evaluation test data; "ground_truth": the evaluation data list that labels
+the evaluation test clips), the machine type (None for a file of all of
+them), the file name, the Zenodo record, the MD5 and the size. The archives
+are on Zenodo; the evaluation data lists are in the official baseline's
+GitHub repository, pinned to one commit.
 
 Where each value comes from (docs/datasets.md says the same):
 
@@ -14,10 +17,17 @@ Where each value comes from (docs/datasets.md says the same):
   those years' baseline READMEs;
 - MD5s: known for 2020 and 2023 only, from the soundata library's DCASE
   2020 and 2023 Task 2 loaders, which copy them from the Zenodo records.
-  The other years' MD5s and every size were not reachable where this
-  registry was written; those archives are checked by the size the server
-  announces, and their MD5 is recorded on first download (see
-  :func:`fetch_dcase`).
+  The MD5s of 2021, 2022, 2024 and 2025 and the size of every archive were
+  looked for again (public loaders, download scripts and mirrors of these
+  records) and not found: no source gave them as the Zenodo records'
+  values (a table of record 4740355, MIMII DUE, lists files of the same
+  names as 2021's, but that is another record, so its values are not used).
+  Those archives are checked by the size the server announces, and their
+  MD5 is recorded on first download (see :func:`fetch_dcase`);
+- evaluation data lists (2020-2025): ``datasets/eval_data_list_<year>.csv``
+  of github.com/nttcslab/dcase2023_task2_baseline_ae at commit
+  9b64dc42276a64f65b7cbf2761d3c9ec525cff94; size and MD5 computed from
+  those blobs.
 """
 
 from dataclasses import dataclass
@@ -30,27 +40,45 @@ __all__ = [
 ]
 
 #: The splits of :func:`fetch_dcase`, and the parts of the registry each fetches.
-SPLITS = {"dev": ("dev",), "eval": ("additional_train", "eval_test")}
+SPLITS = {"dev": ("dev",), "eval": ("additional_train", "eval_test", "ground_truth")}
 
 _ZENODO_FILE = "https://zenodo.org/records/{record}/files/{filename}?download=1"
+
+# The official baseline's repository, at the commit the evaluation data lists are taken from.
+_BASELINE_FILE = (
+    "https://raw.githubusercontent.com/nttcslab/dcase2023_task2_baseline_ae/"
+    "9b64dc42276a64f65b7cbf2761d3c9ec525cff94/datasets/{filename}"
+)
 
 
 @dataclass(frozen=True)
 class Archive:
-    """One published archive."""
+    """One published file: an archive of one machine type's clips, or an evaluation data list.
+
+    ``record`` is the Zenodo record of an archive; a file published
+    elsewhere has ``record=None`` and its URL in ``source_url``.
+    """
 
     year: int
     part: str
-    machine_type: str
+    machine_type: str | None
     filename: str
-    record: int
+    record: int | None
     md5: str | None = None
     size: int | None = None
+    source_url: str | None = None
 
     @property
     def url(self):
-        """The archive's Zenodo download URL."""
+        """Where the file is downloaded from: ``source_url``, else the Zenodo record's download URL."""
+        if self.source_url is not None:
+            return self.source_url
         return _ZENODO_FILE.format(record=self.record, filename=self.filename)
+
+    @property
+    def is_archive(self):
+        """Whether the file is an archive to extract (else it is used as it is)."""
+        return self.part != "ground_truth"
 
 
 # (year, part, machine type, file name, Zenodo record, MD5 or None)
@@ -186,7 +214,23 @@ _ROWS = [
     (2025, "eval_test", "CoffeeGrinder", "eval_data_CoffeeGrinder_test.zip", 15519362, None),
 ]
 
-ARCHIVES = tuple(Archive(*row) for row in _ROWS)
+# The evaluation data lists: (year, size in bytes, MD5), computed from the blobs at the pinned commit.
+_GROUND_TRUTH_ROWS = [
+    (2020, 338426, "f16aaa185df9906e588864aaf7cb58ea"),
+    (2021, 626102, "83f04e2923ac9fc16fd3cfebf7f9c481"),
+    (2022, 310255, "f598f7578942f60c71b699af19309d11"),
+    (2023, 107791, "28944a1963ab8f35b0a5a0523e22a4d5"),
+    (2024, 133013, "56f483d3de7806d278766c10def8ed50"),
+    (2025, 125229, "ccbdf8b54426bbb404c4e2be10a522fc"),
+]
+
+ARCHIVES = tuple(Archive(*row) for row in _ROWS) + tuple(
+    Archive(
+        year, "ground_truth", None, f"eval_data_list_{year}.csv", None, md5=md5, size=size,
+        source_url=_BASELINE_FILE.format(filename=f"eval_data_list_{year}.csv"),
+    )
+    for year, size, md5 in _GROUND_TRUTH_ROWS
+)
 
 
 def archives_for(year, split, machine_types=None):
@@ -199,9 +243,11 @@ def archives_for(year, split, machine_types=None):
     split : {"dev", "eval"}
         "dev": the development data (training and test clips with labels);
         "eval": the additional training data and the evaluation test data
-        of the evaluation machine types.
+        of the evaluation machine types, and the year's evaluation data
+        list.
     machine_types : str, list of str or None, default=None
-        None: all machine types of the split.
+        None: all machine types of the split. A file of all machine types
+        (the evaluation data list) is included whatever is chosen.
 
     Returns
     -------
@@ -219,7 +265,7 @@ def archives_for(year, split, machine_types=None):
     if split not in SPLITS:
         raise ValueError(f"Unknown split {split!r}; the splits are {sorted(SPLITS)}.")
     chosen = [a for a in ARCHIVES if a.year == year and a.part in SPLITS[split]]
-    available = sorted({a.machine_type for a in chosen}, key=str.lower)
+    available = sorted({a.machine_type for a in chosen if a.machine_type is not None}, key=str.lower)
     if machine_types is None:
         return chosen
     if isinstance(machine_types, str):
@@ -229,4 +275,4 @@ def archives_for(year, split, machine_types=None):
         raise ValueError(
             f"Unknown machine type(s) {unknown} for DCASE {year} split {split!r}; its machine types are {available}."
         )
-    return [a for a in chosen if a.machine_type in set(machine_types)]
+    return [a for a in chosen if a.machine_type is None or a.machine_type in set(machine_types)]

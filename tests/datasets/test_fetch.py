@@ -326,6 +326,97 @@ def test_the_registry_has_every_machine_type_of_every_split_once():
             a.machine_type for a in evaluation if a.part == "eval_test"
         }
     for archive in ARCHIVES:
-        assert archive.url == f"https://zenodo.org/records/{archive.record}/files/{archive.filename}?download=1"
         assert archive.md5 is None or re.fullmatch(r"[0-9a-f]{32}", archive.md5)
-        assert (archive.md5 is not None) == (archive.year in (2020, 2023))
+        if archive.is_archive:
+            assert archive.url == f"https://zenodo.org/records/{archive.record}/files/{archive.filename}?download=1"
+            assert (archive.md5 is not None) == (archive.year in (2020, 2023))
+
+
+def test_each_year_has_one_evaluation_data_list_pinned_to_one_commit_with_its_size_and_md5():
+    lists = [a for a in ARCHIVES if a.part == "ground_truth"]
+    assert sorted(a.year for a in lists) == [2020, 2021, 2022, 2023, 2024, 2025]
+    for archive in lists:
+        assert archive.url == (
+            "https://raw.githubusercontent.com/nttcslab/dcase2023_task2_baseline_ae/"
+            f"9b64dc42276a64f65b7cbf2761d3c9ec525cff94/datasets/eval_data_list_{archive.year}.csv"
+        )
+        assert archive.record is None and archive.machine_type is None and not archive.is_archive
+        assert re.fullmatch(r"[0-9a-f]{32}", archive.md5) and archive.size > 0
+        # Every subset of the evaluation machine types gets the list of them all; the development set never does.
+        assert archive in archives_for(archive.year, "eval", archives_for(archive.year, "eval")[0].machine_type)
+        assert archive not in archives_for(archive.year, "dev")
+
+
+# -- the evaluation data list -------------------------------------------------
+
+GROUND_TRUTH = b"""bandsaw
+section_00_0000.wav,section_00_source_test_normal_0000_vel_15.wav
+section_00_0001.wav,section_00_target_test_anomaly_0001_vel_12.wav
+"""
+
+
+def _serve_evaluation_set(mirror, monkeypatch, ground_truth=GROUND_TRUTH, md5=None):
+    train = {f"bandsaw/train/section_00_source_train_normal_{i:04d}_vel_15.wav": _wav(i) for i in range(3)}
+    test = {f"bandsaw/test/section_00_{i:04d}.wav": _wav(10 + i) for i in range(2)}
+    train, test = _zip(train), _zip(test)
+    mirror.files.update({
+        "eval_data_bandsaw_train.zip": train, "eval_data_bandsaw_test.zip": test,
+        "eval_data_list_2023.csv": ground_truth,
+    })
+    _registry(monkeypatch, [
+        Archive(2023, "additional_train", "bandsaw", "eval_data_bandsaw_train.zip", 0,
+                md5=hashlib.md5(train).hexdigest()),
+        Archive(2023, "eval_test", "bandsaw", "eval_data_bandsaw_test.zip", 0, md5=hashlib.md5(test).hexdigest()),
+        Archive(2023, "ground_truth", None, "eval_data_list_2023.csv", None, size=len(ground_truth),
+                md5=md5 or hashlib.md5(ground_truth).hexdigest(), source_url="https://example.invalid/list.csv"),
+    ])
+
+
+def test_the_eval_split_holds_the_years_evaluation_data_list_which_labels_its_test_clips(tmp_path, mirror, monkeypatch):
+    _serve_evaluation_set(mirror, monkeypatch)
+    root = fetch_dcase(2023, split="eval", data_home=tmp_path, base_url=mirror.url, verbose=0)
+    listed = root / "eval_data_list_2023.csv"
+    assert listed.read_bytes() == GROUND_TRUTH
+    assert not (tmp_path / "downloads" / "dcase2023t2" / "eval_data_list_2023.csv").exists()
+    frame = load_dcase(root, split="test", ground_truth=listed, verbose=0).frame.sort_values("path")
+    assert frame[["domain", "label"]].values.tolist() == [["source", 0], ["target", 1]]
+    n_requests = len(mirror.requests)
+    assert fetch_dcase(2023, split="eval", data_home=tmp_path, base_url=mirror.url, verbose=0) == root
+    assert len(mirror.requests) == n_requests
+    # Its size is in the registry: the server is not asked for it.
+    assert ("HEAD", "eval_data_list_2023.csv", None) not in mirror.requests
+
+
+def test_skasd_evaluate_scores_a_fetched_evaluation_set_with_its_list(tmp_path, mirror, monkeypatch, capsys):
+    _serve_evaluation_set(mirror, monkeypatch)
+    assert main(["fetch", "2023", "--split", "eval", "--data-home", str(tmp_path), "--base-url", mirror.url,
+                 "--quiet"]) == 0
+    root = Path(capsys.readouterr().out.strip())
+    status = main(["evaluate", "--data", str(root), "--pipeline", "logmel-knn", "--ground-truth",
+                   str(root / "eval_data_list_2023.csv"), "--out", str(tmp_path / "run"), "--no-plots", "--quiet"])
+    assert status == 0
+    assert "Official score (harmonic mean of all AUCs and pAUCs):" in capsys.readouterr().out
+
+
+def test_an_evaluation_data_list_with_another_md5_is_removed_and_not_put_in_place(tmp_path, mirror, monkeypatch):
+    _serve_evaluation_set(mirror, monkeypatch, md5="0" * 32)
+    with pytest.raises(ArchiveError, match=r"eval_data_list_2023\.csv from .* has MD5 .*not the 0{32}"):
+        fetch_dcase(2023, split="eval", data_home=tmp_path, base_url=mirror.url, verbose=0)
+    root = tmp_path / "dcase2023t2" / "eval"
+    assert not (root / "eval_data_list_2023.csv").exists()
+    assert not (tmp_path / "dcase2023t2" / ".fetched" / "eval_data_list_2023.csv.json").exists()
+    assert _files_under(tmp_path / "downloads") == []
+
+
+def test_a_size_in_the_registry_sets_the_disk_space_check_without_asking_the_server(tmp_path, mirror, monkeypatch):
+    data = _dev_archive()
+    mirror.files["dev_valve.zip"] = data
+    _registry(monkeypatch, [Archive(2023, "dev", "valve", "dev_valve.zip", 0, size=10**12)])
+
+    class Usage:
+        free = 10**12  # the archive fits, the archive and its clips do not
+
+    monkeypatch.setattr(_fetch.shutil, "disk_usage", lambda path: Usage)
+    with pytest.raises(OSError, match=r"need about 2000\.0 GB .* 1000\.0 GB are free"):
+        fetch_dcase(2023, data_home=tmp_path, base_url=mirror.url, verbose=0)
+    assert mirror.requests == []
