@@ -11,8 +11,8 @@ import numpy as np
 from sklearn.base import _fit_context, clone
 from sklearn.ensemble._base import _BaseHeterogeneousEnsemble
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import KFold
-from sklearn.utils import Bunch, _safe_indexing, check_random_state, indexable
+from sklearn.model_selection import PredefinedSplit
+from sklearn.utils import Bunch, _safe_indexing, indexable
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metadata_routing import (
     MetadataRouter,
@@ -217,8 +217,12 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
     cv : int or None, default=None
         With ``prefit=False``: the ``"fit"`` statistics come from
         out-of-fold scores, the clips given to ``fit`` being split into
-        ``cv`` shuffled folds and each fold scored by clones of the members
-        fitted on the others (``cv`` extra fits per member). None: the
+        ``cv`` folds and each fold scored by clones of the members fitted
+        on the others (``cv`` extra fits per member). The folds are fixed,
+        not drawn: clip ``i`` is in fold ``i % cv``, so that they interleave
+        the clips in their given order (source and target clips spread over
+        every fold) and the statistics do not move with ``random_state``,
+        which matters on small sets (10 clips make folds of 2). None: the
         fitted members score the clips they were fitted on.
     prefit : bool, default=False
         True: the members are already fitted; ``fit`` checks that they are
@@ -236,8 +240,7 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
         ``cv``), as :class:`~sklearn.neighbors.LocalOutlierFactor`'s flag.
     random_state : int, RandomState instance or None, default=None
         Seeds the ACP noise (a fresh generator for every
-        :meth:`search_weights`, so the search is reproducible with an int)
-        and the ``cv`` folds.
+        :meth:`search_weights`, so the search is reproducible with an int).
     n_jobs : int or None, default=None
         Members fitted in parallel through joblib; None means 1.
     verbose : int, default=0
@@ -575,9 +578,8 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
         if n_clips < self.cv:
             raise ValueError(f"cv={self.cv} folds need at least {self.cv} clips in fit; got {n_clips}.")
         X, y = indexable(X, y)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         scores = np.empty((n_clips, len(names)))
-        for train, held_out in KFold(self.cv, shuffle=True, random_state=seed).split(np.zeros((n_clips, 1))):
+        for train, held_out in PredefinedSplit(np.arange(n_clips) % self.cv).split():
             y_train = None if y is None else _safe_indexing(y, train)
             fold = [
                 clone(member).fit(

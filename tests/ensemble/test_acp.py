@@ -235,6 +235,25 @@ def test_fit_calibration_options(features):
     np.testing.assert_array_equal(out_of_fold.score_mean_, mean)
 
 
+def test_out_of_fold_statistics_use_fixed_interleaved_folds(features):
+    # 10 clips, cv=5: folds of 2 that a shuffle would redraw with every seed, moving the statistics.
+    X = features["train"][:10]
+    members = [("knn", KNNScorer(metric="sqeuclidean")), ("gauss", MahalanobisScorer())]
+    fitted = [ACPEnsemble(members, standardize="fit", cv=5, random_state=seed).fit(X) for seed in (0, 1, 2)]
+    for other in fitted[1:]:
+        np.testing.assert_array_equal(other.score_mean_, fitted[0].score_mean_)
+        np.testing.assert_array_equal(other.score_scale_, fitted[0].score_scale_)
+        assert other.offset_ == fitted[0].offset_
+    # By hand: clip i is held out in fold i % 5, scored by members fitted on the other 8 clips.
+    raw = np.empty((10, 2))
+    for fold in range(5):
+        held_out = np.arange(10) % 5 == fold
+        for column, (_, member) in enumerate(members):
+            raw[held_out, column] = -clone(member).fit(X[~held_out]).score_samples(X[held_out])
+    np.testing.assert_allclose(fitted[0].score_mean_, raw.mean(axis=0))
+    np.testing.assert_allclose(fitted[0].score_scale_, raw.std(axis=0))
+
+
 def test_fit_predict_labels_training_clips_out_of_fold(features):
     X = np.vstack([features["train"], [[6.0, 6.0, 6.0]]])  # one outlier among the training clips
     labels = small_ensemble(standardize="fit", cv=3, contamination=0.05, novelty=False).fit_predict(X)
