@@ -311,10 +311,15 @@ def test_fit_excludes_injected_anomalies_more_often(contaminated):
 def test_bad_input_gets_clear_errors(noise_clips):
     with pytest.raises(ValueError, match="batch_size=1: contrastive learning needs at least 2"):
         ConfidentPairSCAN(**{**TINY, "batch_size": 1}).fit(noise_clips)
-    with pytest.raises(ValueError, match="fewer than batch_size=32.*drop_last=False"):
-        ConfidentPairSCAN(**{**TINY, "batch_size": 32}).fit(noise_clips)
-    clamped = ConfidentPairSCAN(**{**TINY, "batch_size": 32, "max_epochs": 1}, drop_last=False).fit(noise_clips)
-    assert clamped.net_.batch_size == 20 and (clamped.confident_history_ >= 0).all()
+    # A batch larger than the data is clipped to it, with drop_last or without (as MLPClassifier clips its own).
+    for drop_last in (True, False):
+        with pytest.warns(UserWarning, match=r"^batch_size=32 is larger than the 20 clips given to fit: training on "
+                                             r"batches of all 20 clips\.$"):
+            clamped = ConfidentPairSCAN(**{**TINY, "batch_size": 32, "max_epochs": 1}, drop_last=drop_last).fit(
+                noise_clips
+            )
+        # One full batch per epoch: every clip is seen (no -1), none dropped.
+        assert clamped.net_.batch_size == 20 and (clamped.confident_history_ >= 0).all()
     for alpha in (0.0, 1.0, 1.5):
         with pytest.raises(ValueError, match="'alpha' parameter"):
             ConfidentPairSCAN(**TINY, alpha=alpha).fit(noise_clips)

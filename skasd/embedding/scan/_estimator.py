@@ -145,9 +145,10 @@ class ConfidentPairSCAN(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, T
         Training epochs.
     drop_last : bool, default=True
         Drop each epoch's last incomplete batch (its clips are "not seen"
-        that epoch). Fitting fewer clips than ``batch_size`` then raises a
-        ``ValueError``; with False, the batch size is reduced to the number
-        of clips.
+        that epoch). Fitting fewer clips than ``batch_size`` reduces the
+        batch size to the number of clips, with a warning, whatever
+        ``drop_last`` says (as :class:`~sklearn.neural_network.MLPClassifier`
+        clips its ``batch_size``).
     checkpoint_dir : str, path-like or None, default=None
         Directory where skorch's ``Checkpoint`` saves the training state
         after every epoch.
@@ -346,13 +347,14 @@ class ConfidentPairSCAN(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin, T
                 "clip's negatives are the other clips of its batch)."
             )
         if n_clips < self.batch_size:
-            if self.drop_last:
-                raise ValueError(
-                    f"{type(self).__name__} got {n_clips} clips, fewer than batch_size={self.batch_size}: with "
-                    "drop_last=True every batch would be incomplete and dropped, and nothing trained. Lower "
-                    f"batch_size to at most {n_clips}, or set drop_last=False to train on batches of all "
-                    f"{n_clips} clips."
-                )
+            # As scikit-learn's MLPClassifier clips its batch_size: a small set trains on one batch of all its
+            # clips rather than on nothing (drop_last would drop the only, incomplete batch).
+            warnings.warn(
+                f"batch_size={self.batch_size} is larger than the {n_clips} clips given to fit: training on "
+                f"batches of all {n_clips} clips.",
+                UserWarning,
+                stacklevel=3,
+            )
             return n_clips
         return self.batch_size
 
