@@ -1,8 +1,9 @@
 """``skasd evaluate``: a DCASE folder's split, fitted and scored, its outputs written."""
 
 import contextlib
-import sys
+import os
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -369,3 +370,7 @@ def check_writable_file(path):
         raise CLIError(f"cannot write the model file {str(path)!r} ({exc.strerror or exc}).") from None
     if path.is_dir():
         raise CLIError(f"model file {str(path)!r} is a folder.")
+    if path.exists() and not (os.access(path, os.W_OK) and path.stat().st_mode & 0o222):
+        # Replacing it by a rename would succeed in a writable folder: a file marked read-only is kept, as its
+        # owner asked. The mode bits also hold for root, whom os.access always lets write.
+        raise CLIError(f"model file {str(path)!r} is read-only; make it writable or choose another --save.")

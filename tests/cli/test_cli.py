@@ -857,6 +857,20 @@ def test_a_failed_save_leaves_the_former_model_file_whole(machines, evaluated, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.skasd", "run"]  # no partial file left
 
 
+def test_a_read_only_model_file_is_refused_before_fitting(machines, evaluated, tmp_path, capsys):
+    folder, _ = machines
+    _, model = evaluated
+    target = tmp_path / "model.skasd"
+    shutil.copy(model, target)
+    target.chmod(0o444)
+    before = target.read_bytes()
+    message = error_of(capsys, "evaluate", "--data", folder, "--pipeline", "logmel-knn", "--out", tmp_path / "run",
+                       "--save", target, "--no-plots", "--quiet")
+    assert message == f"model file {str(target)!r} is read-only; make it writable or choose another --save."
+    assert target.read_bytes() == before
+    assert list((tmp_path / "run").iterdir()) == []  # refused before anything was fitted or written
+
+
 # -- export ---------------------------------------------------------------------------
 
 
