@@ -66,11 +66,15 @@ def by_machine_type(config, args, found):
 
 def data_length(args, found, split):
     """The sample rate, and the length every clip is padded or cropped to: the same for every machine type."""
-    from ..datasets import longest_clip
+    from ..datasets import clip_length
 
-    sample_rate, n_samples = longest_clip(args.data, list(found), split, sample_rate=args.sample_rate)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        sample_rate, n_samples = clip_length(args.data, list(found), split, sample_rate=args.sample_rate)
     if args.duration is not None:
-        n_samples = round(args.duration * sample_rate)
+        return sample_rate, round(args.duration * sample_rate)
+    for w in caught:  # clips cropped or cut short: the parts are read with this length and will not say so
+        note(str(w.message))
     return sample_rate, n_samples
 
 

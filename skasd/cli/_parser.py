@@ -68,7 +68,8 @@ def build_parser():
     evaluate.add_argument("--n-target", type=int, default=5, metavar="N", help="with --split first-normals (default: 5)")
     evaluate.add_argument("--sample-rate", type=int, default=None, metavar="HZ", help="resample clips to this rate (Hz)")
     evaluate.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
-                          help="pad or crop clips to this many seconds (default: the longest clip)")
+                          help="pad or crop clips to this many seconds (default: the longest of the machine "
+                          "types' most common lengths)")
     evaluate.add_argument("--ground-truth", default=None, metavar="FILE",
                           help="the organisers' evaluation data list of the year: gives an evaluation set's test "
                           "clips their domain, label and attributes, so that it is scored")

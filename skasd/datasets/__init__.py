@@ -1,6 +1,6 @@
 """Loaders, generators and writers for DCASE Task 2 style data sets."""
 
-from ._dcase import load_dcase, longest_clip, save_dcase
+from ._dcase import clip_length, load_dcase, longest_clip, save_dcase
 from ._fetch import fetch_dcase, get_data_home
 from ._frame import FRAME_COLUMNS, first_normals_split
 from ._generator import make_machine_sounds
@@ -13,6 +13,7 @@ from ._supplemental import load_dcase_supplemental
 __all__ = [
     "FRAME_COLUMNS",
     "check_submission_package",
+    "clip_length",
     "fetch_dcase",
     "first_normals_split",
     "get_data_home",

@@ -192,12 +192,16 @@ def _common_sample_rate(records, sample_rate):
     return sample_rate, infos
 
 
-def longest_clip(root, machine_types=None, split=None, *, sample_rate=None):
-    """The sample rate and length of the longest clip :func:`load_dcase` would return, from the headers only.
+def clip_length(root, machine_types=None, split=None, *, sample_rate=None):
+    """The sample rate and the length :func:`load_dcase` gives every clip by default, from the headers only.
 
-    Reading a data set one machine type at a time with
-    ``duration=n_samples / sample_rate`` then gives every part the length
-    one call on the whole set would, without decoding any audio here.
+    That length is the longest of the machine types' most common lengths
+    (for each type, the length most of its clips have; the longest of
+    equally common ones). Reading a data set one machine type at a time
+    with ``duration=n_samples / sample_rate`` then gives every part the
+    length one call on the whole set would, without decoding any audio
+    here. It warns of clips far from their type's usual length as
+    :func:`load_dcase` does.
 
     Parameters
     ----------
@@ -215,18 +219,53 @@ def longest_clip(root, machine_types=None, split=None, *, sample_rate=None):
     -------
     sample_rate : int
     n_samples : int
+        At ``sample_rate`` (a resampled file's length is
+        ``ceil(frames * up / down)``, that of scipy's ``resample_poly``).
+
+    Examples
+    --------
+    >>> from skasd.datasets import clip_length, load_dcase
+    >>> root = "../shared/data/dcase2023t2_dev_samples"
+    >>> clip_length(root)  # ToyCar and ToyTrain clips last 12 s, the others 10 s
+    (16000, 192000)
+    >>> rate, n_samples = clip_length(root)
+    >>> load_dcase(root, machine_types="fan", duration=n_samples / rate, verbose=0).data.shape
+    (4, 192000)
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # load_dcase says them when it reads the files
+        records = _records(root, machine_types, split, strict=False)
+    sample_rate, infos = _common_sample_rate(records, sample_rate)
+    n_samples = _default_length(records, infos, sample_rate)
+    # Said here, as load_dcase says them: the parts read with this duration will not.
+    _warn_if_lengths_stand_out(records, infos, sample_rate, n_samples)
+    return int(sample_rate), n_samples
+
+
+def longest_clip(root, machine_types=None, split=None, *, sample_rate=None):
+    """The sample rate and the length of the longest clip, from the headers only.
+
+    :func:`clip_length` gives the length :func:`load_dcase` uses by
+    default; pass ``duration=n_samples / sample_rate`` of this one to
+    :func:`load_dcase` to keep every clip whole (the others padded).
+
+    Parameters
+    ----------
+    root, machine_types, split, sample_rate
+        As in :func:`clip_length`.
+
+    Returns
+    -------
+    sample_rate : int
+    n_samples : int
         Of the longest clip after resampling to ``sample_rate``
         (``ceil(frames * up / down)``, the length of scipy's ``resample_poly``).
 
     Examples
     --------
-    >>> from skasd.datasets import load_dcase, longest_clip
-    >>> root = "../shared/data/dcase2023t2_dev_samples"
-    >>> longest_clip(root)  # ToyCar and ToyTrain clips last 12 s
+    >>> from skasd.datasets import longest_clip
+    >>> longest_clip("../shared/data/dcase2023t2_dev_samples")  # ToyCar and ToyTrain clips last 12 s
     (16000, 192000)
-    >>> rate, n_samples = longest_clip(root)
-    >>> load_dcase(root, machine_types="fan", duration=n_samples / rate, verbose=0).data.shape
-    (4, 192000)
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # load_dcase says them when it reads the files
@@ -240,39 +279,60 @@ def _longest_length(infos, sample_rate):
     return max(_resampled_length(info, sample_rate) for info in infos.values())
 
 
-def _warn_if_lengths_stand_out(records, infos, sample_rate, stacklevel=3):
-    """Say so when a machine type's longest clip is more than 5 % longer than its median clip.
-
-    Every clip is padded to the longest: one long recording among many would
-    pad them all with silence (scores change, memory grows) with no hint
-    but the clip length. Machine types of different lengths (DCASE 2023:
-    10 s and 12 s) are no such case: each type is judged on its own clips.
-    """
+def _lengths_by_machine(records, infos, sample_rate):
+    """``{machine: {path: length at sample_rate}}`` from the headers."""
     by_machine = {}
     for record in records:
         by_machine.setdefault(record["machine"], {})[record["path"]] = _resampled_length(
             infos[record["path"]], sample_rate
         )
-    for machine, lengths in by_machine.items():
-        typical = int(np.median(list(lengths.values())))
+    return by_machine
+
+
+def _most_common_length(lengths):
+    """The length most of the clips have (the longest of equally common ones): all distinct gives the longest."""
+    values, counts = np.unique(list(lengths.values()), return_counts=True)
+    return int(values[counts == counts.max()].max())
+
+
+def _default_length(records, infos, sample_rate):
+    """The length :func:`load_dcase` gives every clip by default: the longest of the machine types' most common lengths.
+
+    Each machine type keeps its own recordings' length (DCASE 2023 mixes
+    10 s and 12 s types: the 10 s ones are padded), and one odd recording
+    (a 60 s clip among 10 s ones) neither pads every clip with silence nor
+    sets the memory taken.
+    """
+    return max(_most_common_length(lengths) for lengths in _lengths_by_machine(records, infos, sample_rate).values())
+
+
+def _warn_if_lengths_stand_out(records, infos, sample_rate, n_samples, stacklevel=3):
+    """Say so when clips are more than 5 % longer than ``n_samples`` (cropped), or less than half their type's usual length.
+
+    Machine types of different lengths (DCASE 2023: 10 s and 12 s) are no
+    such case: each type is judged on its own clips.
+    """
+    for machine, lengths in _lengths_by_machine(records, infos, sample_rate).items():
         longest = max(lengths, key=lengths.get)
-        if lengths[longest] > 1.05 * typical:
-            n_longer = sum(length > 1.05 * typical for length in lengths.values())
+        if lengths[longest] > 1.05 * n_samples:
+            n_longer = sum(length > 1.05 * n_samples for length in lengths.values())
             warnings.warn(
                 f"Clip lengths differ: {n_longer} of the {len(lengths)} {machine} clips are more than 5 % longer "
-                f"than their median ({typical / sample_rate:g} s), the longest {str(longest)!r} "
-                f"({lengths[longest] / sample_rate:g} s); clips are padded to the longest. Pass "
-                f"duration={typical / sample_rate:g} (skasd evaluate --duration) to crop them to the median instead.",
+                f"than the {n_samples / sample_rate:g} s every clip is given (the most common length), the longest "
+                f"{str(longest)!r} ({lengths[longest] / sample_rate:g} s): their ends are cropped. Pass "
+                f"duration={lengths[longest] / sample_rate:g} (skasd evaluate --duration) to pad every clip to the "
+                "longest instead.",
                 UserWarning,
                 stacklevel=stacklevel,
             )
+        typical = _most_common_length(lengths)
         shortest = min(lengths, key=lengths.get)
         if lengths[shortest] < 0.5 * typical:
             # A clip cut short (a failed recording, a 1-sample file) is mostly the silence it is padded with.
             n_shorter = sum(length < 0.5 * typical for length in lengths.values())
             warnings.warn(
-                f"{n_shorter} of the {len(lengths)} {machine} clips are less than half as long as their median "
-                f"({typical / sample_rate:g} s), the shortest {str(shortest)!r} "
+                f"{n_shorter} of the {len(lengths)} {machine} clips are less than half as long as their most common "
+                f"length ({typical / sample_rate:g} s), the shortest {str(shortest)!r} "
                 f"({lengths[shortest] / sample_rate:g} s): they are padded with silence. Check the recordings.",
                 UserWarning,
                 stacklevel=stacklevel,
@@ -319,9 +379,11 @@ def load_dcase(
         the files' own rate, which must then be the same for all files.
     duration : float, default=None
         Length in seconds every clip is padded (with zeros, at the end) or
-        cropped (at the end) to. None uses the longest clip. The original
-        length (in samples at the returned rate) is kept in
-        ``frame["n_samples_original"]``.
+        cropped (at the end) to. None uses the longest of the machine
+        types' most common lengths (:func:`clip_length`): each type keeps
+        its usual length, and a clip more than 5 % longer is cropped with a
+        warning naming it. The original length (in samples at the returned
+        rate) is kept in ``frame["n_samples_original"]``.
     channel : int, default=0
         The channel read from multi-channel files.
     strict : bool, default=False
@@ -418,10 +480,10 @@ def read_waveforms(records, *, sample_rate, duration, channel, memmap, n_jobs, v
     """
     sample_rate, infos = _common_sample_rate(records, sample_rate)
     if duration is None:
-        # The longest clip's length from the headers: each clip goes into the
-        # array as it is decoded, never all clips and the array at once.
-        n_samples = _longest_length(infos, sample_rate)
-        _warn_if_lengths_stand_out(records, infos, sample_rate, stacklevel=stacklevel + 2)
+        # The length from the headers: each clip goes into the array as it
+        # is decoded, never all clips and the array at once.
+        n_samples = _default_length(records, infos, sample_rate)
+        _warn_if_lengths_stand_out(records, infos, sample_rate, n_samples, stacklevel=stacklevel + 2)
     else:
         n_samples = round(duration * sample_rate)
 
@@ -445,7 +507,7 @@ def read_waveforms(records, *, sample_rate, duration, channel, memmap, n_jobs, v
         # A new file reads as zeros: the padding is already there.
         data = np.lib.format.open_memmap(memmap, mode="w+", dtype=np.float32, shape=shape)
     for row, (clip, record) in enumerate(zip(clips, records)):
-        if duration is None and len(clip) > n_samples:
+        if duration is None and len(clip) > _resampled_length(infos[record["path"]], sample_rate):
             raise ValueError(
                 f"Audio file {record['path']!r} decodes to {len(clip)} samples, more than its header declares "
                 f"({infos[record['path']].frames} frames); pass duration= to set the clips' length."

@@ -871,6 +871,21 @@ def test_a_read_only_model_file_is_refused_before_fitting(machines, evaluated, t
     assert list((tmp_path / "run").iterdir()) == []  # refused before anything was fitted or written
 
 
+def test_a_long_clip_is_cropped_to_the_most_common_length_and_named_when_read_type_by_type(machines, tmp_path, capsys):
+    folder, _ = machines
+    copied = tmp_path / "data"
+    shutil.copytree(folder, copied)
+    first = min((copied / "fan" / "train").glob("*.wav"))
+    clip, rate = sf.read(first, dtype="float32")
+    sf.write(first, np.tile(clip, 4), rate)  # 2 s among clips of 0.5 s
+    status, _, err = run(capsys, "evaluate", "--data", copied, "--pipeline", "logmel-knn", "--out", tmp_path / "run",
+                         "--no-plots", "--quiet")
+    assert status == 0
+    assert err == (f"skasd: warning: Clip lengths differ: 1 of the 72 fan clips are more than 5 % longer than the 0.5 s "
+                   f"every clip is given (the most common length), the longest {str(first)!r} (2 s): their ends are "
+                   "cropped. Pass duration=2 (skasd evaluate --duration) to pad every clip to the longest instead.\n")
+
+
 # -- export ---------------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """Tests of the DCASE loader, file-name parser, writer and submission files."""
 
+import math
 import os
 import re
 import warnings
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from skasd.datasets import (
     FRAME_COLUMNS,
     load_dcase,
+    clip_length,
     longest_clip,
     parse_dcase_filename,
     save_dcase,
@@ -168,14 +170,20 @@ def test_padding_is_zeros_and_channel_selection(tmp_path):
 
 
 @pytest.mark.parametrize("rate", [None, 16000, 11025, 44100])
-def test_longest_clip_reads_the_length_load_dcase_pads_to_from_the_headers(tmp_path, rate):
+def test_clip_length_reads_the_length_load_dcase_gives_from_the_headers(tmp_path, rate):
     # 1601 samples at 16 kHz is not a whole number of samples at 11025 Hz: the length rounds up, as resample_poly's.
-    for index, (machine, n) in enumerate([("fan", 800), ("fan", 1601), ("pump", 1200)]):
+    # fan: 800 twice, 1601 once (most common: 800); pump: 1200 and 1300 once each (equally common: the longer).
+    clips = [("fan", 800), ("fan", 800), ("fan", 1601), ("pump", 1200), ("pump", 1300)]
+    for index, (machine, n) in enumerate(clips):
         _write(tmp_path / machine / "train" / f"section_00_source_train_normal_{index:04d}_a_1.wav", _tone(n))
-    loaded = load_dcase(tmp_path, sample_rate=rate, verbose=0)
-    assert longest_clip(tmp_path, sample_rate=rate) == (loaded.sample_rate, loaded.data.shape[1])
-    assert longest_clip(tmp_path, "pump", sample_rate=rate)[1] == load_dcase(
-        tmp_path, "pump", sample_rate=rate, verbose=0).data.shape[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the 1601-sample fan clip is cropped, with a warning
+        loaded = load_dcase(tmp_path, sample_rate=rate, verbose=0)
+        expected = loaded.sample_rate, math.ceil(1300 * loaded.sample_rate / 16000)
+        assert clip_length(tmp_path, sample_rate=rate) == (loaded.sample_rate, loaded.data.shape[1]) == expected
+        assert clip_length(tmp_path, "fan", sample_rate=rate)[1] == load_dcase(
+            tmp_path, "fan", sample_rate=rate, verbose=0).data.shape[1] == math.ceil(800 * loaded.sample_rate / 16000)
+    assert longest_clip(tmp_path, sample_rate=rate) == (loaded.sample_rate, math.ceil(1601 * loaded.sample_rate / 16000))
 
 
 @pytest.mark.parametrize("duration", [None, 0.05])
@@ -418,17 +426,25 @@ def test_a_streamed_wav_with_placeholder_sizes_reads_whole(tmp_path):
     np.testing.assert_array_equal(load_dcase(tmp_path / "b", verbose=0).data, expected)
 
 
-def test_one_long_clip_among_many_is_named_with_the_padding_it_causes(tmp_path):
+def test_one_long_clip_among_many_is_cropped_to_the_most_common_length_and_named(tmp_path):
     for index in range(9):
         _write(tmp_path / "fan" / "train" / f"section_00_source_train_normal_{index:04d}.wav", _tone(1600))
     long = _write(tmp_path / "fan" / "train" / "section_00_source_train_normal_0009.wav", _tone(16000))
-    with pytest.warns(UserWarning, match=re.escape(
-        f"Clip lengths differ: 1 of the 10 fan clips are more than 5 % longer than their median (0.1 s), the longest "
-        f"{str(long)!r} (1 s); clips are padded to the longest. Pass duration=0.1 (skasd evaluate --duration) to "
-        "crop them to the median instead."
-    )):
+    message = re.escape(
+        f"Clip lengths differ: 1 of the 10 fan clips are more than 5 % longer than the 0.1 s every clip is given (the "
+        f"most common length), the longest {str(long)!r} (1 s): their ends are cropped. Pass duration=1 (skasd "
+        "evaluate --duration) to pad every clip to the longest instead."
+    )
+    with pytest.warns(UserWarning, match=message):
         bunch = load_dcase(tmp_path, verbose=0)
-    assert bunch.data.shape == (10, 16000)  # the longest clip's length, as before
+    # Not padded to the one long clip: nine clips of silence would change every score and take 10x the memory.
+    assert bunch.data.shape == (10, 1600)
+    assert bunch.frame["n_samples_original"].tolist() == [1600] * 9 + [16000]
+    np.testing.assert_allclose(bunch.data[9], _tone(16000)[:1600], atol=2 ** -15)  # its start, as 16-bit PCM
+    with pytest.warns(UserWarning, match=message):
+        assert clip_length(tmp_path) == (16000, 1600)  # said also when the set is read part by part
+    assert longest_clip(tmp_path) == (16000, 16000)
+    assert load_dcase(tmp_path, duration=1, verbose=0).data.shape == (10, 16000)
     # Machine types of different lengths, each uniform (DCASE 2023's 10 s and 12 s): no warning.
     for index in range(3):
         _write(tmp_path / "pump" / "train" / f"section_00_source_train_normal_{index:04d}.wav", _tone(3200))
@@ -446,7 +462,8 @@ def test_a_clip_cut_short_is_named_not_silently_padded(tmp_path):
         _write(tmp_path / "fan" / "train" / f"section_00_source_train_normal_{index:04d}.wav", _tone(1600))
     short = _write(tmp_path / "fan" / "train" / "section_00_source_train_normal_0005.wav", np.full(1, 0.1, np.float32))
     with pytest.warns(UserWarning, match=re.escape(
-        f"1 of the 6 fan clips are less than half as long as their median (0.1 s), the shortest {str(short)!r} "
+        f"1 of the 6 fan clips are less than half as long as their most common length (0.1 s), the shortest "
+        f"{str(short)!r} "
         "(6.25e-05 s): they are padded with silence. Check the recordings."
     )):
         bunch = load_dcase(tmp_path, verbose=0)
