@@ -25,6 +25,7 @@ from ._training import (
     AuxiliaryClassifierNet,
     TrainedEmbedderMixin,
     check_class_labels,
+    check_noise,
     validation_split,
 )
 from ._triplet import SINGLE_MACHINE_TYPE
@@ -261,6 +262,12 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
         ``tau`` of the triplet similarity (eq. 10).
     triplet_margin : float, default=0.5
         ``gamma`` of the triplet loss (eq. 11).
+    noise_snr : (float, float), default=(0.0, 20.0)
+        With noise clips given to ``fit`` (``noise=``, e.g. the DCASE 2025
+        supplemental noise recordings), every training clip of every batch
+        gets a noise clip drawn at random added at an SNR drawn uniformly
+        from this range in dB, before mixup and the triplets; the draws come
+        from the fit's seed (``random_state``). Unused without noise clips.
     lr : float, default=1e-3
         Learning rate of AdamW.
     weight_decay : float, default=0.01
@@ -346,6 +353,7 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
         "triplet": ["boolean"],
         "triplet_temperature": [Interval(Real, 0, None, closed="neither")],
         "triplet_margin": [Interval(Real, 0, None, closed="left")],
+        "noise_snr": [tuple, list],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -375,6 +383,7 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
         triplet=False,
         triplet_temperature=0.2,
         triplet_margin=0.5,
+        noise_snr=(0.0, 20.0),
         lr=1e-3,
         weight_decay=0.01,
         batch_size=100,
@@ -400,6 +409,7 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
         self.triplet = triplet
         self.triplet_temperature = triplet_temperature
         self.triplet_margin = triplet_margin
+        self.noise_snr = noise_snr
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -446,7 +456,7 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
         return AdaProj(n_classes, dim, subspace_dim=min(32, dim), generator=generator)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, *, aux_label=None, machine=None):
+    def fit(self, X, y=None, *, aux_label=None, machine=None, noise=None):
         """Train the network to classify the auxiliary labels.
 
         Parameters
@@ -466,6 +476,12 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
             positives' backgrounds come from other machine types). None takes
             the part of each auxiliary label before the first ``"|"``, the
             machine type of DCASE labels such as ``"fan|speed_1500"``.
+        noise : array-like of shape (n_noise, n_samples), default=None
+            Recordings of background noise alone, at ``sample_rate`` and as
+            long as ``X``'s clips (e.g. the clips of kind ``"noise"`` of
+            :func:`~skasd.datasets.load_dcase_supplemental`), mixed into the
+            training batches at an SNR in ``noise_snr``. None (the default)
+            trains on the clips as they are, exactly as without this option.
 
         Returns
         -------
@@ -493,12 +509,13 @@ class MultiBranchEmbedder(TrainedEmbedderMixin, ClassNamePrefixFeaturesOutMixin,
                 f"longest STFT window at sample_rate={self.sample_rate}); use longer clips or "
                 "shorter windows."
             )
+        noise = check_noise(noise, X.shape[1], self.noise_snr)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         targets = encoder.transform(y).astype(np.int64)
         device = resolve_device(self.device) if self.accelerator is None else self.accelerator.device
         triplet_params = self._triplet_params(X, y, targets, machine) if self.triplet else None
-        self._fit_net(X, targets, device=device, triplet_params=triplet_params)
+        self._fit_net(X, targets, device=device, noise=noise, triplet_params=triplet_params)
         if self.accelerator is not None:
             # The trained module stays on the accelerator's device: say so, so that
             # the net unpickles there instead of falling back with a DeviceWarning.

@@ -9,16 +9,19 @@ criterion and extra callbacks), the callbacks for progress, early stopping
 and checkpoints, the checks on ``y``, the batched transform of a fitted
 embedder and the order of a fit, seed to trained net
 (:class:`TrainedEmbedderMixin`), the one training step every net takes and
-its hooks (:class:`TrainingHooksNet`), and
+its hooks (:class:`TrainingHooksNet`), noise clips mixed into the training
+batches at a random SNR (:class:`NoiseMixer`, :func:`check_noise`), and
 :class:`AuxiliaryClassifierNet`, the net for auxiliary classification with
 mixup on the inputs.
 """
 
 import contextlib
+import copy
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
@@ -27,6 +30,7 @@ from skorch.utils import to_device
 
 from ..utils._torch import transform_with_trained_module
 from ..utils._waveforms import pcm_as_float
+from ._triplet import check_snr_range, draw_snr_db, make_positives
 
 
 @contextlib.contextmanager
@@ -226,6 +230,93 @@ def validation_split(early_stopping, validation_fraction, seed):
     return ValidSplit(validation_fraction, stratified=True, random_state=seed)
 
 
+def check_noise(noise, n_samples, snr_range, *, name="noise", snr_name="noise_snr"):
+    """The noise clips a fit mixes into its training clips, checked: float32 of shape (n_noise, n_samples).
+
+    Parameters
+    ----------
+    noise : array-like of shape (n_noise, n_samples) or None
+        Recordings of background noise alone (e.g. the DCASE 2025
+        supplemental clips of kind ``"noise"``), at the training clips'
+        sample rate and length.
+    n_samples : int
+        The training clips' length.
+    snr_range : (float, float)
+        The range the SNRs are drawn from, in dB.
+    name, snr_name : str
+        The parameters' names in the error messages.
+
+    Returns
+    -------
+    noise : ndarray of shape (n_noise, n_samples), float32, or None
+
+    Raises
+    ------
+    ValueError
+        If the clips are not a non-empty 2-D array of finite values as long as
+        the training clips, a clip is silent (it cannot be scaled to an SNR),
+        or ``snr_range`` is no finite pair with low <= high.
+    """
+    check_snr_range(snr_range, snr_name)
+    if noise is None:
+        return None
+    noise = np.asarray(pcm_as_float(noise), dtype=np.float32)
+    if noise.ndim != 2 or noise.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (n_noise, n_samples); got shape {noise.shape}.")
+    if noise.shape[1] != n_samples:
+        raise ValueError(
+            f"{name} clips have {noise.shape[1]} samples but the training clips {n_samples}: load them at the "
+            "training clips' length (e.g. load_dcase_supplemental(..., duration=...))."
+        )
+    if not np.all(np.isfinite(noise)):
+        raise ValueError(f"{name} contains NaN or infinite samples.")
+    silent = np.flatnonzero(~np.any(noise, axis=1))
+    if silent.size:
+        raise ValueError(f"{name} clip(s) {silent[:5].tolist()} are silent: they cannot be scaled to an SNR.")
+    return noise
+
+
+class NoiseMixer:
+    """Adds a noise clip to every clip of a training batch at an SNR drawn per clip.
+
+    For each clip ``x`` of a batch, a noise clip ``n`` is drawn uniformly
+    from ``noise`` and an SNR ``s`` uniformly from ``snr_range`` (dB), both
+    from ``numpy.random.default_rng(seed)`` (the clip indices first, as
+    ``integers(n_noise, size=batch)``, then the SNRs, as
+    :func:`~skasd.embedding._triplet.draw_snr_db`), and the clip becomes
+    ``x + g n`` with the gain ``g`` that makes
+    ``10 log10(||x||^2 / ||g n||^2) = s`` over the whole clip
+    (:func:`~skasd.embedding._triplet.make_positives`). A silent clip stays
+    silent. The draws of the last batch are kept in ``last_noise_index_``
+    and ``last_snr_db_``.
+
+    Parameters
+    ----------
+    noise : ndarray of shape (n_noise, n_samples), float32
+        As :func:`check_noise` returns it.
+    snr_range : (float, float)
+        Lowest and highest SNR in dB.
+    seed : int
+        Seed of the mixer's own generator (the fit's seed): torch's
+        generators, and so every other draw of the fit, are left alone.
+    """
+
+    def __init__(self, noise, snr_range, seed):
+        self.noise = noise
+        self.snr_range = check_snr_range(snr_range)
+        self.generator = np.random.default_rng(seed)
+        self.last_noise_index_ = None
+        self.last_snr_db_ = None
+
+    def __call__(self, Xi):
+        n_clips = Xi.shape[0]
+        index = self.generator.integers(len(self.noise), size=n_clips)
+        snr_db = draw_snr_db(n_clips, self.generator, snr_range=self.snr_range)
+        self.last_noise_index_, self.last_snr_db_ = index, snr_db.numpy()
+        noise = torch.as_tensor(self.noise[index]).to(device=Xi.device, dtype=Xi.dtype)
+        return make_positives(Xi, noise, snr_db.to(Xi.device)).to(Xi.dtype)
+
+
 class TrainedEmbedderMixin:
     """The training and the embedding every trained embedder does the same way.
 
@@ -251,7 +342,7 @@ class TrainedEmbedderMixin:
         """
         raise NotImplementedError
 
-    def _fit_net(self, X, y, *, device, **spec_params):
+    def _fit_net(self, X, y, *, device, noise=None, **spec_params):
         """Train the estimator's net on ``(X, y)`` from the estimator's ``random_state``; set ``net_``.
 
         Parameters
@@ -261,6 +352,11 @@ class TrainedEmbedderMixin:
             The targets the net's criterion takes.
         device : torch.device
             The training device, whose generator is seeded too.
+        noise : ndarray of shape (n_noise, n_samples) or None, default=None
+            Noise clips (:func:`check_noise`) mixed into every training batch
+            by a :class:`NoiseMixer` seeded with the fit's seed, at an SNR
+            drawn from the estimator's ``noise_snr``. None trains as without
+            this option, draw for draw. The fitted net does not keep them.
         **spec_params
             Passed on to :meth:`_net_spec`.
 
@@ -271,8 +367,13 @@ class TrainedEmbedderMixin:
         """
         seed = draw_seed(self.random_state)
         with seeded_torch(seed, device):
-            self.net_ = make_training_net(estimator=self, **self._net_spec(X, y, seed=seed, device=device, **spec_params))
+            spec = self._net_spec(X, y, seed=seed, device=device, **spec_params)
+            if noise is not None:
+                spec["noise_mixer"] = NoiseMixer(noise, self.noise_snr, seed)
+            self.net_ = make_training_net(estimator=self, **spec)
             self.net_.fit(X, y)
+        if noise is not None:
+            self.net_.noise_mixer = None  # a fitted model does not carry the noise clips
         return self.net_
 
     def _embed(self, X):
@@ -297,6 +398,15 @@ class TrainedEmbedderMixin:
         X = validate_data(self, pcm_as_float(X), dtype=np.float32, reset=False)
         return self._embed(X)
 
+    def _embeds_clips(self):
+        return hasattr(self, "transform")  # not DenseAutoencoderScorer, whose network reconstructs windows
+
+    @available_if(_embeds_clips)
+    def _inference_module(self, n_samples=None):
+        """A CPU copy of the trained network in evaluation mode: waveforms to ``transform``'s embeddings (for export)."""
+        check_is_fitted(self)
+        return copy.deepcopy(self.net_.module_).to("cpu").eval()
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
@@ -313,8 +423,21 @@ class TrainingHooksNet(NeuralNet):
     :meth:`backward`. Nets differ only in those hooks and in ``infer`` and
     ``get_loss``; the accelerate nets (:mod:`skasd.embedding._accelerate`)
     override only ``forward_context`` (autocast) and ``backward``
-    (``accelerator.backward``).
+    (``accelerator.backward``). With a ``noise_mixer`` (:class:`NoiseMixer`),
+    the batch gets its noise first, before the net's own augmentation.
+
+    Parameters
+    ----------
+    module, criterion, **kwargs
+        As :class:`skorch.NeuralNet`.
+    noise_mixer : callable or None, default=None
+        Maps each training batch of waveforms to the batch with noise added;
+        None adds none.
     """
+
+    def __init__(self, module, criterion, *args, noise_mixer=None, **kwargs):
+        super().__init__(module, criterion, *args, **kwargs)
+        self.noise_mixer = noise_mixer
 
     def training_batch(self, Xi, yi):
         """The inputs and targets a training step feeds forward: the loader's batch as it is here."""
@@ -335,6 +458,8 @@ class TrainingHooksNet(NeuralNet):
         Xi = to_device(Xi, self.device)
         if yi is not None:
             yi = to_device(yi, self.device)
+        if self.noise_mixer is not None:
+            Xi = self.noise_mixer(Xi)
         Xi, yi = self.training_batch(Xi, yi)
         with self.forward_context():
             y_pred = self.infer(Xi, **fit_params)
@@ -389,9 +514,11 @@ class AuxiliaryClassifierNet(TrainingHooksNet):
 
 __all__ = [
     "AuxiliaryClassifierNet",
+    "NoiseMixer",
     "TrainedEmbedderMixin",
     "TrainingHooksNet",
     "check_class_labels",
+    "check_noise",
     "draw_seed",
     "make_training_net",
     "seeded_torch",

@@ -48,6 +48,7 @@ __all__ = [
     "SINGLE_MACHINE_TYPE",
     "PitchShifter",
     "TripletLoss",
+    "check_snr_range",
     "draw_background_partners",
     "draw_other_machine",
     "draw_snr_db",
@@ -327,13 +328,19 @@ def draw_snr_db(n_clips, generator=None, *, snr_range=(-5.0, 20.0)):
     """
     if isinstance(n_clips, bool) or not isinstance(n_clips, Integral) or n_clips < 1:
         raise ValueError(f"n_clips must be an integer >= 1, got {n_clips!r}.")
+    low, high = check_snr_range(snr_range)
+    return torch.from_numpy(low + (high - low) * _uniform(int(n_clips), generator)).float()
+
+
+def check_snr_range(snr_range, name="snr_range"):
+    """``(low, high)`` in dB as floats, or a one-line error naming the parameter ``name``."""
     try:
         low, high = (float(value) for value in snr_range)
     except (TypeError, ValueError):
-        raise ValueError(f"snr_range must be a pair of real numbers (low, high), got {snr_range!r}.") from None
+        raise ValueError(f"{name} must be a pair of real numbers (low, high), got {snr_range!r}.") from None
     if not (math.isfinite(low) and math.isfinite(high) and low <= high):
-        raise ValueError(f"snr_range must be a finite pair with low <= high, got {snr_range!r}.")
-    return torch.from_numpy(low + (high - low) * _uniform(int(n_clips), generator)).float()
+        raise ValueError(f"{name} must be a finite pair with low <= high, got {snr_range!r}.")
+    return low, high
 
 
 def draw_background_partners(machine, generator=None, *, pool=None):

@@ -340,3 +340,90 @@ def test_triplet_learning_needs_two_machine_types(machines):
     fan = train & (frame["machine"] == "fan").to_numpy()
     with pytest.raises(ValueError, match="Triplet positives need a clip of another machine type as background"):
         MultiBranchEmbedder(**TINY, triplet=True).fit(machines.data[fan], frame["aux_label"][fan])
+
+
+# --- noise clips mixed into the training batches ---------------------------------------------------------------
+
+
+def test_noise_mixer_reaches_the_drawn_snr_with_a_drawn_noise_clip():
+    from skasd.embedding._training import NoiseMixer
+
+    rng = np.random.default_rng(0)
+    clean = rng.normal(size=(6, 400)).astype(np.float32) * np.arange(1, 7, dtype=np.float32)[:, None]
+    noise = rng.normal(size=(3, 400)).astype(np.float32) * np.array([[0.1], [1.0], [5.0]], dtype=np.float32)
+    mixer = NoiseMixer(noise, (-5.0, 10.0), seed=7)
+    mixed = mixer(torch.from_numpy(clean)).numpy().astype(np.float64)
+
+    # The draws, made again independently: clip indices first, then the SNRs uniform in the range.
+    again = np.random.default_rng(7)
+    index = again.integers(3, size=6)
+    snr_db = -5.0 + 15.0 * again.random(6)
+    np.testing.assert_array_equal(mixer.last_noise_index_, index)
+    np.testing.assert_allclose(mixer.last_snr_db_, snr_db, rtol=0, atol=1e-5)
+    added = mixed - clean
+    measured = 10 * np.log10(np.sum(clean.astype(np.float64) ** 2, axis=1) / np.sum(added**2, axis=1))
+    np.testing.assert_allclose(measured, snr_db, rtol=0, atol=1e-3)
+    # What was added is the drawn noise clip, scaled.
+    gain = np.sum(added * noise[index], axis=1) / np.sum(noise[index].astype(np.float64) ** 2, axis=1)
+    np.testing.assert_allclose(added, gain[:, None] * noise[index], rtol=0, atol=1e-4)
+
+
+# Tiny clips for the fits with noise: 0.1 s, two machine types, a small network.
+NOISE_FIT = {"branches": ("stft_16ms", "spectrum"), "embedding_dim": 8, "channels": (4,), "n_subclusters": 2,
+             "batch_size": 4, "max_epochs": 2, "verbose": 0}
+
+
+def _tiny_clips(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(16, 1600)).astype(np.float32)
+    noise = rng.normal(scale=0.05, size=(5, 1600)).astype(np.float32)
+    return X, np.array(["fan", "pump"] * 8), noise
+
+
+def test_without_noise_the_training_is_the_same_and_with_noise_it_differs():
+    X, y, noise = _tiny_clips(1)
+    params = {**NOISE_FIT, "random_state": 3}
+    default = MultiBranchEmbedder(**params).fit(X, y)
+    off = MultiBranchEmbedder(**params).fit(X, y, noise=None)
+    on = MultiBranchEmbedder(**params).fit(X, y, noise=noise)
+    np.testing.assert_array_equal(default.transform(X), off.transform(X))
+    assert default.net_.history[:, "train_loss"] == off.net_.history[:, "train_loss"]
+    assert on.net_.history[:, "train_loss"] != default.net_.history[:, "train_loss"]
+    again = MultiBranchEmbedder(**params).fit(X, y, noise=noise)
+    np.testing.assert_array_equal(on.transform(X), again.transform(X))  # the noise draws come from random_state
+    assert on.net_.noise_mixer is None  # the fitted embedder does not carry the noise clips
+
+
+def test_a_fit_with_noise_mixes_every_batch_with_triplets(monkeypatch):
+    from skasd.embedding import _training
+
+    X, machine, noise = _tiny_clips(2)
+    calls = []
+    original = _training.NoiseMixer.__call__
+
+    def spy(self, Xi):
+        mixed = original(self, Xi)
+        calls.append((Xi.shape[0], self.last_snr_db_.copy()))
+        return mixed
+
+    monkeypatch.setattr(_training.NoiseMixer, "__call__", spy)
+    embedder = MultiBranchEmbedder(**NOISE_FIT, triplet=True, noise_snr=(5.0, 15.0), random_state=0)
+    embeddings = embedder.fit(X, machine, noise=noise).transform(X)
+    assert len(calls) == 2 * len(X) // NOISE_FIT["batch_size"]  # every batch of both epochs
+    assert all(n == NOISE_FIT["batch_size"] for n, _ in calls)
+    snr = np.concatenate([s for _, s in calls])
+    assert snr.min() >= 5.0 and snr.max() <= 15.0
+    assert embeddings.shape == (len(X), 16) and np.all(np.isfinite(embeddings))
+
+
+def test_bad_noise_is_refused_in_one_line():
+    X, y, _ = _tiny_clips(3)
+    embedder = MultiBranchEmbedder(**NOISE_FIT)
+    with pytest.raises(ValueError, match=r"noise clips have 100 samples but the training clips 1600: load them"):
+        embedder.fit(X, y, noise=np.ones((2, 100), dtype=np.float32))
+    silent = np.ones((3, X.shape[1]), dtype=np.float32)
+    silent[1] = 0
+    with pytest.raises(ValueError, match=r"noise clip\(s\) \[1\] are silent: they cannot be scaled to an SNR"):
+        embedder.fit(X, y, noise=silent)
+    with pytest.raises(ValueError, match=r"noise_snr must be a finite pair with low <= high, got \(10, 0\)"):
+        embedder.set_params(noise_snr=(10, 0)).fit(X, y, noise=silent[:1])
