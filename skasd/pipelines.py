@@ -218,16 +218,16 @@ def _children(estimator):
     return []
 
 
-def request_metadata(estimator):
-    """Request, on every step whose ``fit`` takes it, each column of :data:`METADATA`; call under routing.
+def request_metadata(estimator, names=METADATA):
+    """Request, on every step whose ``fit`` takes it, each of ``names`` (the columns of :data:`METADATA`); call under routing.
 
     Requests already set (True, False or an alias) are kept. Returns the
-    set of columns some step requests.
+    set of names some step requests.
     """
     children = _children(estimator)
     if children:
-        return set().union(*(request_metadata(child) for child in children))
-    accepted = [name for name in METADATA if name in inspect.signature(estimator.fit).parameters]
+        return set().union(*(request_metadata(child, names) for child in children))
+    accepted = [name for name in names if name in inspect.signature(estimator.fit).parameters]
     if not accepted:
         return set()
     routing = estimator.get_metadata_routing()
@@ -246,7 +246,7 @@ def request_metadata(estimator):
     return {name for name in accepted if requests.get(name) is True}
 
 
-def fit_pipeline(pipeline, X, frame, *, y=None):
+def fit_pipeline(pipeline, X, frame, *, y=None, fit_params=None):
     """Fit a pipeline on clips, passing each step the metadata columns its ``fit`` takes.
 
     Parameters
@@ -261,6 +261,11 @@ def fit_pipeline(pipeline, X, frame, *, y=None):
     y : str, default=None
         A column of ``frame`` given to ``fit`` as ``y`` (e.g. ``"machine"``
         for :class:`~skasd.PseudoLabelIterator`); None gives ``y=None``.
+    fit_params : dict, default=None
+        Further fit parameters that are no column of the clips (e.g. the
+        external pool of :class:`~skasd.PseudoLabelIterator`, ``X_external``
+        and ``external_class``), routed to every step whose ``fit`` takes
+        them; one that no step takes is an error.
 
     Returns
     -------
@@ -269,14 +274,19 @@ def fit_pipeline(pipeline, X, frame, *, y=None):
     """
     if len(frame) != len(X):
         raise ValueError(f"frame has {len(frame)} rows but X has {len(X)} clips.")
+    fit_params = dict(fit_params or {})
     with sklearn.config_context(enable_metadata_routing=True):
-        names = request_metadata(pipeline)
+        names = request_metadata(pipeline, METADATA + tuple(fit_params))
+        unused = sorted(set(fit_params) - names)
+        if unused:
+            raise ValueError(f"fit_params {unused}: no step of the pipeline takes them in fit.")
         # A DCASE 2020 frame has no domains (all None): passed as not given,
         # the domain-aware steps take every clip as one domain, and say so.
         params = {
-            name: frame[name].to_numpy() for name in sorted(names)
+            name: frame[name].to_numpy() for name in sorted(names - set(fit_params))
             if not (name == "domain" and frame[name].isna().all())
         }
+        params.update(fit_params)
         target = None if y is None else frame[y].to_numpy()
         return pipeline.fit(X, target, **params)
 
@@ -295,7 +305,7 @@ def _rows(frame, machine=None, section=None):
     return rows
 
 
-def fit_models(make_pipeline, X, frame, *, shared_embedding="none", y=None, log=None):
+def fit_models(make_pipeline, X, frame, *, shared_embedding="none", y=None, fit_params=None, log=None):
     """One fitted pipeline per machine type and section of the training clips.
 
     Parameters
@@ -315,6 +325,10 @@ def fit_models(make_pipeline, X, frame, *, shared_embedding="none", y=None, log=
         embedding steps and its own scorer.
     y : str, default=None
         Frame column given to ``fit`` as ``y`` (see :func:`fit_pipeline`).
+    fit_params : dict, default=None
+        Further fit parameters of the pipeline (or, with a shared
+        embedding, of its embedding steps), as :func:`fit_pipeline` takes
+        them, given to every fit of it.
     log : callable, default=None
         Called with a progress message (e.g. ``print``).
 
@@ -330,7 +344,9 @@ def fit_models(make_pipeline, X, frame, *, shared_embedding="none", y=None, log=
         for machine, section in _groups(frame):
             rows = _rows(frame, machine, section)
             started = time.perf_counter()
-            models[machine, section] = fit_pipeline(make_pipeline(), take_rows(X, rows), frame[rows], y=y)
+            models[machine, section] = fit_pipeline(
+                make_pipeline(), take_rows(X, rows), frame[rows], y=y, fit_params=fit_params
+            )
             log(f"  {machine} section {section}: fitted on {rows.sum()} clips ({time.perf_counter() - started:.1f} s)")
         return models
     if shared_embedding not in ("machine", "all"):
@@ -344,7 +360,7 @@ def fit_models(make_pipeline, X, frame, *, shared_embedding="none", y=None, log=
                 "shared_embedding needs a pipeline of at least two steps (embedding steps, then a scorer)."
             )
         started = time.perf_counter()
-        embedder = fit_pipeline(template[:-1], take_rows(X, rows), frame[rows], y=y)
+        embedder = fit_pipeline(template[:-1], take_rows(X, rows), frame[rows], y=y, fit_params=fit_params)
         what = "all machine types" if group is None else group
         log(f"  embedding steps of {what}: fitted on {rows.sum()} clips ({time.perf_counter() - started:.1f} s)")
         scorer_name, scorer = template.steps[-1]

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 from ._common import DEFAULT_PIPELINE, CLIError
+from ._supplemental import supplemental_pool
 
 
 def resolve_pipeline(spec):
@@ -68,7 +69,11 @@ def factory(config, label, sample_rate, args, verbose):
     def make():
         return build_pipeline(config, where=label, context=context)
 
-    check_ends_in_a_scorer(make(), label)  # fail now, on a bad configuration, not after loading the data
+    model = make()
+    check_ends_in_a_scorer(model, label)  # fail now, on a bad configuration, not after loading the data
+    # A step with an external pool (PseudoLabelIterator) gets the data folder's supplemental clips, if any,
+    # read when fitting, at the training clips' length.
+    make.external_pool = supplemental_pool(model, args, sample_rate)
     return make
 
 
@@ -76,10 +81,13 @@ def fit_and_score(make, config, X_fit, frame_fit, X_evaluate, frame_evaluate, sa
     """Models fitted on the ``fit`` clips and the ``evaluate`` clips' scores, decisions, embeddings, thresholds."""
     from ..pipelines import fit_models, score_models, threshold
 
+    pool = getattr(make, "external_pool", None)
+    fit_params = None if pool is None else pool.fit_params(X_fit.shape[1], say)
     say(f"Fitting one model per machine type and section on {len(frame_fit)} clips...")
     started = time.perf_counter()
     models = fit_models(
-        make, X_fit, frame_fit, shared_embedding=config.get("shared_embedding", "none"), y=config.get("y"), log=say,
+        make, X_fit, frame_fit, shared_embedding=config.get("shared_embedding", "none"), y=config.get("y"),
+        fit_params=fit_params, log=say,
     )
     fitted = time.perf_counter()
     say(f"Scoring {len(frame_evaluate)} clips...")
