@@ -150,3 +150,35 @@ def test_bad_input(data):
         _iterator().fit(
             data.X, data.machine, domain=data.domain, X_external=data.X_external, external_sample_rate=22050
         )
+
+
+def test_the_dcase_2025_supplemental_clips_serve_as_the_external_pool(tmp_path):
+    import soundfile as sf
+
+    from skasd.datasets import load_dcase, load_dcase_supplemental, save_dcase
+
+    sounds = make_machine_sounds(machine_types=("fan", "pump"), n_source_train=16, n_target_train=4,
+                                 n_test_normal=1, n_test_anomalous=1, duration=0.5, random_state=0)
+    save_dcase(sounds, tmp_path)
+    # fan's supplemental clips: copies of its first training clips (clean machine sounds, the documented names);
+    # pump's: noise alone, declared with kind=.
+    fan = np.flatnonzero(((sounds.frame["machine"] == "fan") & (sounds.frame["split"] == "train")).to_numpy())
+    noise = 0.01 * np.random.default_rng(0).standard_normal((3, sounds.data.shape[1]))
+    for machine, clips in (("fan", sounds.data[fan[:4]]), ("pump", noise)):
+        (tmp_path / machine / "supplemental").mkdir()
+        for index, clip in enumerate(clips, start=1):
+            sf.write(tmp_path / machine / "supplemental" / f"section_00_machine_{index:04d}_.wav", clip, 16000)
+    train = load_dcase(tmp_path, split="train", verbose=0)
+    pool = load_dcase_supplemental(tmp_path, kind={"pump": "noise"}, duration=0.5, verbose=0)
+    external_class = (pool.frame["machine"] + "_" + pool.frame["kind"]).to_numpy()
+
+    model = _iterator(n_stages=2, n_max=3).fit(
+        train.data, train.frame["machine"], domain=train.frame["domain"], X_external=pool.data,
+        external_class=external_class,
+    )
+    selected = model.stages_[1].external
+    assert not selected.empty and (selected.groupby("machine").size() <= 3).all()
+    # Each selected clip is trained on as "<machine it joins>_<supplemental machine type>_<kind>".
+    expected = selected["machine"] + "_" + external_class[selected["external_index"].to_numpy()]
+    assert selected["label"].tolist() == expected.tolist()
+    assert set(selected["label"]) <= {"fan_fan_machine", "fan_pump_noise", "pump_fan_machine", "pump_pump_noise"}
