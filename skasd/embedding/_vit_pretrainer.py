@@ -8,6 +8,7 @@ the embedding to cluster into pseudo-attributes (step 2,
 :class:`~skasd.WardPseudoAttributes`). Step 3 is :mod:`._vit`.
 """
 
+import copy
 import os
 from numbers import Integral, Real
 from pathlib import Path
@@ -41,7 +42,7 @@ from ._vit_fitting import (
     load_vit,
     set_input_statistics,
 )
-from ._vit_modules import MaskedTeacherStudentModule
+from ._vit_modules import MaskedTeacherStudentModule, ViTEmbeddingModule
 from ._vit_training import (
     EMATeacher,
     MaskedTeacherStudentNet,
@@ -351,6 +352,12 @@ class MaskedTeacherStudentPretrainer(
         """A CPU copy of the student's state dict: the weights :class:`ViTArcFaceEmbedder` starts from."""
         check_is_fitted(self)
         return {key: value.detach().cpu().clone() for key, value in self.net_.module_.student.state_dict().items()}
+
+    def _inference_module(self, n_samples=None):
+        """The student alone (no teacher, no decoder), mean-pooled as ``transform``, on the CPU (for export)."""
+        check_is_fitted(self)
+        student = copy.deepcopy(self.net_.module_.student).to("cpu")
+        return ViTEmbeddingModule(student, pooling="mean", time_mask_fraction=0.0, frequency_mask_fraction=0.0).eval()
 
     def save_checkpoint(self, path):
         """Save the student's state dict to ``path`` (``torch.save``), as ``weights`` of either ViT estimator.

@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.utils import Bunch, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._external import check_external_pool, select_external
@@ -276,6 +277,11 @@ class PseudoLabelIterator(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         validate_data(self, X, dtype=np.float32, reset=False)
         return self.embedder_.transform(X)
+
+    @available_if(lambda self: hasattr(self.embedder_, "_inference_module"))
+    def _inference_module(self, n_samples=None):
+        """The last stage's embedder as one torch module: waveforms to embeddings (for export)."""
+        return self.embedder_._inference_module(n_samples)
 
 
 def _no_external():

@@ -186,6 +186,11 @@ class WardDAPEmbedder(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float32, reset=False)
         return self.fine_tuner_.transform(X)
 
+    def _inference_module(self, n_samples=None):
+        """The fine-tuned ViT as one torch module: waveforms to embeddings (for export)."""
+        check_is_fitted(self)
+        return self.fine_tuner_._inference_module(n_samples)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]  # the fine-tuned ViT's embeddings
