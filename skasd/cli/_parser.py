@@ -107,10 +107,10 @@ def build_parser():
     export = commands.add_parser(
         "export", parents=[common],
         help="write saved models as a folder that torch and numpy alone score (skasd score --model FOLDER)",
-        description="Export the models of a file written by skasd evaluate --save: the feature step as TorchScript "
-        "and the scorer's arrays in .npz, one pair per machine type and section, for monitoring without the "
-        "training stack. Supported: a waveform feature step or SoundNetEmbedder followed by KNNScorer, "
-        "LocalDensityKNNScorer or MahalanobisScorer (the logmel-* presets but logmel-dads, and soundnet-density).",
+        description="Export the models of a file written by skasd evaluate --save: the embedding step (features, "
+        "or a trained network in evaluation mode) as TorchScript and the scorer's arrays in .npz, per machine type "
+        "and section, for monitoring without the training stack. Supported: the presets but logmel-dads, dcase-ae, "
+        "dcase-ae-mahalanobis and mean-ensemble, and a TorchModuleEmbedder (docs/cli.md, skasd export).",
     )
     export.add_argument("--model", required=True, metavar="FILE", help="model file written by skasd evaluate --save")
     export.add_argument("--trust", action="store_true",

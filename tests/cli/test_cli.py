@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 from scipy.stats import hmean
 from sklearn.pipeline import Pipeline
 
 import skasd
-from skasd import LocalDensityKNNScorer, LogMelStatistics
+from skasd import LocalDensityKNNScorer, LogMelStatistics, TorchModuleEmbedder
 from skasd._config import build_pipeline, dump_toml, load_config
 from skasd.cli import main
 from skasd.datasets import first_normals_split, load_dcase, make_machine_sounds
@@ -889,28 +890,61 @@ def test_a_long_clip_is_cropped_to_the_most_common_length_and_named_when_read_ty
 # -- export ---------------------------------------------------------------------------
 
 
+def assert_export_scores_as_the_model(capsys, folder, model, exported):
+    """``skasd export``, then ``skasd score`` of every test clip: the folder's scores are the model file's."""
+    assert run(capsys, "export", "--model", model, "--out", exported, "--quiet")[0] == 0
+    files = sorted((folder / "gearbox" / "test").glob("*.wav")) + sorted((folder / "fan" / "test").glob("*.wav"))
+    _, from_pipelines, _ = run(capsys, "score", "--model", model, "--quiet", *files)
+    _, from_export, _ = run(capsys, "score", "--model", exported, "--quiet", *files)
+    expected = [line.split("\t") for line in from_pipelines.splitlines()]
+    found = [line.split("\t") for line in from_export.splitlines()]
+    assert [row[0] for row in found] == [row[0] for row in expected] == [str(path) for path in files]
+    np.testing.assert_allclose([float(row[1]) for row in found], [float(row[1]) for row in expected],
+                               rtol=1e-5, atol=1e-5)
+    assert [row[2] for row in found] == [row[2] for row in expected]
+    # Only torch and numpy read it: the scorer arrays load without pickle.
+    for npz in exported.glob("*.npz"):
+        with np.load(npz, allow_pickle=False) as arrays:
+            assert all(arrays[name].dtype != object for name in arrays.files)
+    return json.loads((exported / "manifest.json").read_text())
+
+
 @pytest.mark.parametrize("preset", ["logmel-density", "logmel-knn", "logmel-mahalanobis"])
 def test_exported_models_score_as_the_pipelines(machines, tmp_path, capsys, preset):
     folder, _ = machines
     model = tmp_path / "model.skasd"
     assert main(["evaluate", "--data", str(folder), "--pipeline", preset, "--out", str(tmp_path / "run"),
                  "--save", str(model), "--quiet", "--no-plots"]) == 0
-    status, out, _ = run(capsys, "export", "--model", model, "--out", tmp_path / "exported", "--quiet")
-    assert status == 0
-    files = sorted((folder / "gearbox" / "test").glob("*.wav")) + sorted((folder / "fan" / "test").glob("*.wav"))
-    _, from_pipelines, _ = run(capsys, "score", "--model", model, "--quiet", *files)
-    _, from_export, _ = run(capsys, "score", "--model", tmp_path / "exported", "--quiet", *files)
-    expected = [line.split("\t") for line in from_pipelines.splitlines()]
-    exported = [line.split("\t") for line in from_export.splitlines()]
-    assert [row[0] for row in exported] == [row[0] for row in expected]
-    np.testing.assert_allclose([float(row[1]) for row in exported], [float(row[1]) for row in expected],
-                               rtol=1e-5, atol=1e-5)
-    agree = np.mean([row[2] == other[2] for row, other in zip(exported, expected)])
-    assert agree == 1.0
-    # Only torch and numpy read it: the scorer arrays load without pickle.
-    for npz in (tmp_path / "exported").glob("*.npz"):
-        with np.load(npz, allow_pickle=False) as arrays:
-            assert all(arrays[name].dtype != object for name in arrays.files)
+    assert_export_scores_as_the_model(capsys, folder, model, tmp_path / "exported")
+
+
+# The trained presets (at TINY's sizes; ward-dap's fine-tuned network is ViTArcFaceEmbedder's), and the
+# pre-trained ViT (its student alone) before a scorer.
+TRAINED_EXPORTS = {
+    "multibranch-kmeans": PRESETS["multibranch-kmeans"],
+    "scan": PRESETS["scan"],
+    "ward-dap": PRESETS["ward-dap"],
+    "pseudo-label-iterator": PRESETS["pseudo-label-iterator"],
+    "vit-pretrainer-mahalanobis": {"shared_embedding": "all", "steps": [
+        {"estimator": "MaskedTeacherStudentPretrainer"}, {"estimator": "MahalanobisScorer"}]},
+}
+
+
+@pytest.mark.parametrize("name", list(TRAINED_EXPORTS))
+def test_exported_trained_embedders_score_as_the_pipelines(machines, tmp_path, capsys, name):
+    folder, _ = machines
+    (tmp_path / "tiny.toml").write_text(dump_toml(tiny(TRAINED_EXPORTS[name])))
+    model = tmp_path / "model.skasd"
+    assert main(["evaluate", "--data", str(folder), "--pipeline", str(tmp_path / "tiny.toml"), "--out",
+                 str(tmp_path / "run"), "--save", str(model), "--quiet", "--no-plots"]) == 0
+    manifest = assert_export_scores_as_the_model(capsys, folder, model, tmp_path / "exported")
+    # The models of one shared embedder share its file; the others have one each.
+    keys = [f"{machine}_{section}" for machine in ("fan", "gearbox") for section in ("00", "01")]
+    shared = TRAINED_EXPORTS[name].get("shared_embedding") == "all"
+    assert [entry["frontend"] for entry in manifest["models"]] == [
+        "fan_00.frontend.pt" if shared else f"{key}.frontend.pt" for key in keys]
+    assert sorted(path.name for path in (tmp_path / "exported").glob("*.pt")) == sorted(
+        {entry["frontend"] for entry in manifest["models"]})
 
 
 def test_export_refuses_a_pipeline_it_cannot_export(machines, tmp_path, capsys):
@@ -920,7 +954,83 @@ def test_export_refuses_a_pipeline_it_cannot_export(machines, tmp_path, capsys):
                  "--save", str(model), "--quiet", "--no-plots"]) == 0
     message = error_of(capsys, "export", "--model", model, "--out", tmp_path / "exported")
     assert message.startswith("cannot export the model of fan section 00 (LogMelStatistics -> DADSKNNScorer): "
-                              "exported are one waveform feature transformer")
+                              "exported are a waveform feature transformer")
+    assert not (tmp_path / "exported").exists()
+
+
+class FrameNet(torch.nn.Module):
+    """A user's module: frames of 100 samples -> a linear layer -> ReLU, one output per frame."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(100, 8)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.from_numpy(np.random.default_rng(0).normal(size=(8, 100))))
+
+    def forward(self, waveforms):
+        return torch.relu(self.linear(waveforms.unflatten(1, (-1, 100))))
+
+
+class LoudnessNormalizingNet(FrameNet):
+    """A Python step that depends on the clips' values: a trace would keep the branch its example took."""
+
+    def forward(self, waveforms):
+        if waveforms.abs().max() > 1.0:
+            waveforms = waveforms / waveforms.abs().max()
+        return torch.relu(self.linear(waveforms.unflatten(1, (-1, 100))))
+
+
+class DitheringNet(FrameNet):
+    """Noise drawn on every call: no trace reproduces the module's own embeddings."""
+
+    def forward(self, waveforms):
+        return super().forward(waveforms + 1e-2 * torch.rand_like(waveforms))
+
+
+def save_user_module_models(folder, path, module):
+    data = load_dcase(folder, verbose=0)
+    train = (data.frame["split"] == "train").to_numpy()
+    models = fit_models(
+        lambda: Pipeline([("embedder", TorchModuleEmbedder(module, pooling="meanmax", device="cpu")),
+                          ("scorer", LocalDensityKNNScorer())]), data.data[train], data.frame[train])
+    save_models(path, models, sample_rate=data.sample_rate, n_samples=data.data.shape[1], pipeline="user module",
+                config={}, thresholds={key: -model[-1].offset_ for key, model in models.items()})
+
+
+def test_an_exported_user_module_scores_as_the_pipeline(machines, tmp_path, capsys):
+    folder, _ = machines
+    save_user_module_models(folder, tmp_path / "model.skasd", FrameNet())
+    assert_export_scores_as_the_model(capsys, folder, tmp_path / "model.skasd", tmp_path / "exported")
+
+
+def test_export_refuses_a_user_module_with_a_data_dependent_python_step(machines, tmp_path, capsys):
+    folder, _ = machines
+    save_user_module_models(folder, tmp_path / "model.skasd", LoudnessNormalizingNet())
+    message = error_of(capsys, "export", "--model", tmp_path / "model.skasd", "--out", tmp_path / "exported")
+    line = LoudnessNormalizingNet.forward.__code__.co_firstlineno + 1
+    assert message == (
+        "cannot export the model of fan section 00 (TorchModuleEmbedder -> LocalDensityKNNScorer): tracing its "
+        f"network turns a tensor into a Python value at {__file__}:{line} (an if, int() or .item() on a tensor), "
+        "which the trace would fix at the example's value; use tensor operations there or pass the module as "
+        "torch.jit.script(module).")
+    assert not (tmp_path / "exported").exists()
+    # Scripted, the module keeps its control flow: it exports, and scores as the pipeline.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`torch.jit", category=FutureWarning)
+        scripted = torch.jit.script(LoudnessNormalizingNet())
+    save_user_module_models(folder, tmp_path / "scripted.skasd", scripted)
+    assert_export_scores_as_the_model(capsys, folder, tmp_path / "scripted.skasd", tmp_path / "scripted")
+
+
+def test_export_refuses_a_user_module_whose_trace_gives_other_embeddings(machines, tmp_path, capsys):
+    folder, _ = machines
+    save_user_module_models(folder, tmp_path / "model.skasd", DitheringNet())
+    message = error_of(capsys, "export", "--model", tmp_path / "model.skasd", "--out", tmp_path / "exported")
+    assert re.fullmatch(
+        r"cannot export the model of fan section 00 \(TorchModuleEmbedder -> LocalDensityKNNScorer\): its traced "
+        r"network does not reproduce its transform on 4 test clip\(s\) \(largest difference [0-9.e+-]+\): a step "
+        r"depends on the clips' values or on chance\.", message), message
+    assert not (tmp_path / "exported").exists()
 
 
 # -- the output folder -------------------------------------------------------------
@@ -1100,12 +1210,4 @@ def test_an_exported_soundnet_pipeline_scores_as_the_pipeline(machines, tmp_path
     model = tmp_path / "model.skasd"
     assert main(["evaluate", "--data", str(folder), "--pipeline", str(tmp_path / "soundnet.toml"), "--out",
                  str(tmp_path / "run"), "--save", str(model), "--quiet", "--no-plots"]) == 0
-    assert run(capsys, "export", "--model", model, "--out", tmp_path / "exported", "--quiet")[0] == 0
-    files = sorted((folder / "fan" / "test").glob("*.wav"))
-    _, expected, _ = run(capsys, "score", "--model", model, "--quiet", *files)
-    _, exported, _ = run(capsys, "score", "--model", tmp_path / "exported", "--quiet", *files)
-    expected = [line.split("\t") for line in expected.splitlines()]
-    exported = [line.split("\t") for line in exported.splitlines()]
-    np.testing.assert_allclose([float(row[1]) for row in exported], [float(row[1]) for row in expected],
-                               rtol=1e-5, atol=1e-5)
-    assert [row[2] for row in exported] == [row[2] for row in expected]
+    assert_export_scores_as_the_model(capsys, folder, model, tmp_path / "exported")
