@@ -1,7 +1,5 @@
 """``python -m skasd``: the same as the ``skasd`` command."""
 
-import sys
+from skasd.cli import run
 
-from skasd.cli import main
-
-sys.exit(main())
+run()

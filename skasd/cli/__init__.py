@@ -23,10 +23,13 @@ Commands:
   into the layout ``evaluate`` reads, and print its folder.
 
 Bad input gives one line, ``skasd: error: <message>``, on stderr and exit
-status 2 (``--traceback`` shows the traceback instead).
+status 2 (``--traceback`` shows the traceback instead). Ctrl-C gives
+``skasd: interrupted`` and exit status 130, once the run's lock, temporary
+files and folders are removed.
 """
 
 import contextlib
+import os
 import sys
 import warnings
 
@@ -46,8 +49,25 @@ from ._repeat import deterministic_torch, run_seeds
 from ._score import run_score
 
 
+#: The exit status after Ctrl-C: 128 + SIGINT, as shells report an interrupted command.
+INTERRUPTED = 130
+
+
+def run():
+    """The ``skasd`` command: :func:`main`, then exit with its status."""
+    status = main()
+    if status == INTERRUPTED:
+        # Worker threads (joblib's, torch's) may still be inside a torch call that Ctrl-C did not stop: a normal
+        # interpreter exit would tear down the objects they use under them (glibc heap corruption, or C++
+        # "terminate called without an active exception"). The run's files are cleaned up by now: leave at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 def main(argv=None):
-    """Run the command line; returns the exit status (0, or 2 for bad input)."""
+    """Run the command line; returns the exit status (0, 2 for bad input, 130 after Ctrl-C)."""
     from .._config import ConfigError
 
     args = build_parser().parse_args(argv)
@@ -102,6 +122,12 @@ def main(argv=None):
             message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"skasd: error: {message}", file=sys.stderr, flush=True)
         return 2
+    except KeyboardInterrupt:
+        if args.traceback:
+            raise
+        # The context managers above have run: the lock, the temporary files and folders are gone.
+        print("skasd: interrupted", file=sys.stderr, flush=True)
+        return INTERRUPTED
     return 0
 
 

@@ -139,6 +139,10 @@ def make_training_net(
     )
 
 
+class SingleClassError(ValueError):
+    """``y`` holds a single class: a classifier of auxiliary classes has nothing to tell apart."""
+
+
 def check_class_labels(y, estimator_name, *, min_clips_per_class=1, reason=""):
     """Check the auxiliary labels of a supervised embedder.
 
@@ -156,9 +160,11 @@ def check_class_labels(y, estimator_name, *, min_clips_per_class=1, reason=""):
 
     Raises
     ------
+    SingleClassError
+        A ValueError: if ``y`` holds a single class (nothing to tell apart).
     ValueError
-        If ``y`` is None, holds a single class (nothing to tell apart), or a
-        class has fewer than ``min_clips_per_class`` clips.
+        If ``y`` is None or empty, or a class has fewer than
+        ``min_clips_per_class`` clips.
     """
     if y is None:
         raise ValueError(
@@ -167,12 +173,12 @@ def check_class_labels(y, estimator_name, *, min_clips_per_class=1, reason=""):
             "load_dcase's frame); got y=None."
         )
     classes, counts = np.unique(np.asarray(y), return_counts=True)
-    if classes.size < 2:
-        raise ValueError(
+    if classes.size == 0:
+        raise ValueError(f"{estimator_name} got an empty y.")
+    if classes.size == 1:
+        raise SingleClassError(
             f"{estimator_name} learns to tell auxiliary classes apart, but y holds 1 class "
             f"({str(classes[0])!r}); give clips of at least two classes (e.g. several machine types)."
-            if classes.size
-            else f"{estimator_name} got an empty y."
         )
     too_few = classes[counts < min_clips_per_class]
     if too_few.size:
@@ -413,6 +419,10 @@ class TrainedEmbedderMixin:
         return tags
 
 
+class _TrainingInterrupted(Exception):  # noqa: N818 - it carries a KeyboardInterrupt, it is no error
+    """A KeyboardInterrupt on its way through skorch's ``partial_fit``, which would swallow it."""
+
+
 class TrainingHooksNet(NeuralNet):
     """skorch's NeuralNet with the one training step every skasd net takes, and its hooks.
 
@@ -438,6 +448,26 @@ class TrainingHooksNet(NeuralNet):
     def __init__(self, module, criterion, *args, noise_mixer=None, **kwargs):
         super().__init__(module, criterion, *args, **kwargs)
         self.noise_mixer = noise_mixer
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's training loop, with Ctrl-C passed through: see :meth:`partial_fit`."""
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as exc:
+            raise _TrainingInterrupted from exc
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """skorch's ``partial_fit``, but Ctrl-C stops the program instead of only the training.
+
+        skorch ends training on a KeyboardInterrupt and returns as if it had
+        finished, which suits an interactive session. An skasd estimator would
+        then go on with a half-trained network, and a command-line run would
+        write its scores, without a word.
+        """
+        try:
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        except _TrainingInterrupted:
+            raise KeyboardInterrupt from None
 
     def training_batch(self, Xi, yi):
         """The inputs and targets a training step feeds forward: the loader's batch as it is here."""
@@ -515,6 +545,7 @@ class AuxiliaryClassifierNet(TrainingHooksNet):
 __all__ = [
     "AuxiliaryClassifierNet",
     "NoiseMixer",
+    "SingleClassError",
     "TrainedEmbedderMixin",
     "TrainingHooksNet",
     "check_class_labels",
