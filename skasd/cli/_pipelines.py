@@ -79,16 +79,25 @@ def factory(config, label, sample_rate, args, verbose):
 
 def fit_and_score(make, config, X_fit, frame_fit, X_evaluate, frame_evaluate, say):
     """Models fitted on the ``fit`` clips and the ``evaluate`` clips' scores, decisions, embeddings, thresholds."""
+    from ..embedding._training import SingleClassError
     from ..pipelines import fit_models, score_models, threshold
 
     pool = getattr(make, "external_pool", None)
     fit_params = None if pool is None else pool.fit_params(X_fit.shape[1], say)
     say(f"Fitting one model per machine type and section on {len(frame_fit)} clips...")
     started = time.perf_counter()
-    models = fit_models(
-        make, X_fit, frame_fit, shared_embedding=config.get("shared_embedding", "none"), y=config.get("y"),
-        fit_params=fit_params, log=say,
-    )
+    try:
+        models = fit_models(
+            make, X_fit, frame_fit, shared_embedding=config.get("shared_embedding", "none"), y=config.get("y"),
+            fit_params=fit_params, log=say,
+        )
+    except SingleClassError as exc:
+        # Raised as the embedder's training starts, before any epoch: say which pipelines suit such data.
+        raise CLIError(
+            f"{exc} This pipeline trains a classifier of machine types (and attributes, sections); for a single "
+            "machine type without them, choose one that trains none: logmel-density, soundnet-density, dcase-ae "
+            "or scan (skasd pipelines lists them)."
+        ) from exc
     fitted = time.perf_counter()
     say(f"Scoring {len(frame_evaluate)} clips...")
     anomaly_score, decision, embeddings = score_models(models, X_evaluate, frame_evaluate, log=say, embeddings=True)
