@@ -116,7 +116,9 @@ def chunked_smallest(queries, references, k, *, chunk_size=None, device="cpu", e
     chunk_size : int, default=None
         Query rows per block; None sizes blocks to about 256 MiB.
     device : torch.device or str, default="cpu"
-        CPU: numpy's BLAS; another device: torch there.
+        CPU: numpy's BLAS, each row's k nearest settled in float64 (exactly
+        the float64 k smallest, rounded to float32, whatever rows it is
+        computed with); another device: torch there, in float32.
     exclude : ndarray of shape (n_queries,) of int, default=None
         For each query, a reference column left out (a reference scored
         against the others).
@@ -160,9 +162,12 @@ def chunked_smallest(queries, references, k, *, chunk_size=None, device="cpu", e
     # beside it, and the ratio score by up to 1e-4. The block only picks the
     # k nearest references; their products are then summed again in float64,
     # pair by pair, so that a clip's score does not depend on the clips
-    # scored with it (unless two references tie to float32 precision).
+    # scored with it. References that the float32 rounding could have put on
+    # either side of the k-th are re-summed too (see _k_smallest_exact), so that
+    # a near tie is settled in float64 and not by the block's rounding.
     references_t = np.ascontiguousarray(references.T)
     buffer = np.empty((chunk_size, n_references), dtype=np.float32)
+    largest_reference = float(np.sqrt(np.einsum("ij,ij->i", references, references, dtype=np.float64).max(initial=0)))
     limits = threadpool_limits(limits=n_jobs, user_api="blas") if n_jobs is not None else None
     try:
         for start in range(0, n_queries, chunk_size):
@@ -171,7 +176,8 @@ def chunked_smallest(queries, references, k, *, chunk_size=None, device="cpu", e
             np.matmul(queries[start:stop], references_t, out=block)
             if exclude is not None:
                 block[np.arange(stop - start), exclude[start:stop]] = np.inf
-            smallest[start:stop] = _exact_products(queries[start:stop], references, _smallest_ids(block, k))
+            error = _product_error_bound(queries[start:stop], largest_reference)
+            smallest[start:stop] = _k_smallest_exact(block, queries[start:stop], references, k, error)
     finally:
         if limits is not None:
             limits.restore_original_limits()
@@ -190,6 +196,41 @@ def _smallest_ids(block, k):
     if k >= block.shape[1]:
         return np.broadcast_to(np.arange(block.shape[1]), block.shape)
     return np.argpartition(block, k - 1, axis=1)[:, :k]
+
+
+def _product_error_bound(queries, largest_reference):
+    """A bound, per query row, on the rounding error of its float32 products with any reference.
+
+    A float32 inner product of d terms is within ``gamma_d * |q| * |r|`` of
+    the exact one, ``gamma_d = d u / (1 - d u)`` with ``u = 2**-24``, in any
+    summation order (Higham, Accuracy and Stability of Numerical
+    Algorithms, 3.1); ``|r|`` is bounded by the largest reference norm.
+    """
+    d = queries.shape[1]
+    unit = 2.0**-24
+    gamma = d * unit / (1 - d * unit)
+    return gamma * np.sqrt(np.einsum("ij,ij->i", queries, queries, dtype=np.float64)) * largest_reference
+
+
+def _k_smallest_exact(block, queries, references, k, error):
+    """Each row's k smallest products summed in float64, ascending, as float32, the candidates picked on ``block``.
+
+    With every float32 product within ``error`` of its exact value, a
+    reference among a row's k exact nearest has a float32 product of at most
+    the row's k-th smallest float32 product plus ``2 * error``. The k
+    smallest of the block are re-summed for every row; a row where further
+    references fall within that margin (a near tie, rare) has all of them
+    re-summed, so that float64 decides which are the k nearest.
+    """
+    ids = _smallest_ids(block, k)
+    smallest = _exact_products(queries, references, ids)
+    kth = np.take_along_axis(block, ids, axis=1).max(axis=1)
+    limit = (kth + 2 * error).astype(np.float32)
+    within = block <= limit[:, np.newaxis]
+    for row in np.flatnonzero(np.count_nonzero(within, axis=1) > k):
+        candidates = np.flatnonzero(within[row])
+        smallest[row] = _exact_products(queries[row : row + 1], references, candidates[np.newaxis])[0, :k]
+    return smallest
 
 
 def _exact_products(queries, references, ids):

@@ -13,7 +13,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from skasd import KNNScorer, LocalDensityKNNScorer
 from skasd.metrics import dcase_scores, make_dcase_scorer
-from skasd.scoring._distances import chunked_smallest
+from skasd.scoring._distances import augment_queries, augment_references, chunked_smallest
 
 
 def _distances(a, b, metric):
@@ -270,6 +270,23 @@ def test_duplicate_references_get_the_density_floor():
     assert scorer.density_[0] == scorer.density_[10] == 1e-3
     assert np.all(scorer.density_[2:10] > 1e-3)
     assert np.isfinite(scorer.anomaly_score(_embeddings(9, 5))).all()
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_chunked_smallest_settles_near_ties_in_float64_whatever_rows_are_beside(k):
+    # Points far from the origin and close together: |x|^2 + |y|^2 - 2<x, y> cancels, so float32 products are off by
+    # more than the distances between neighbours, and the float32 block alone would pick the wrong ones.
+    rng = np.random.default_rng(0)
+    centre = rng.normal(size=8) * 30
+    queries = augment_queries((centre + rng.normal(size=(50, 8)) * 1e-2).astype(np.float32), "sqeuclidean")
+    references = augment_references((centre + rng.normal(size=(300, 8)) * 1e-2).astype(np.float32), "sqeuclidean")
+    exact = np.sort(np.einsum("ij,kj->ik", queries, references, dtype=np.float64), axis=1)[:, :k]
+    got = chunked_smallest(queries, references, k, chunk_size=7)
+    np.testing.assert_allclose(got, exact, rtol=1e-7)  # the float64 k smallest, rounded to float32
+    assert not np.allclose(np.sort(queries @ references.T, axis=1)[:, :k], exact, rtol=1e-3)  # float32 alone: far off
+    alone = np.concatenate([chunked_smallest(queries[i : i + 1], references, k) for i in range(len(queries))])
+    np.testing.assert_array_equal(alone, got)
+    np.testing.assert_array_equal(chunked_smallest(queries, references, k), got)
 
 
 def test_chunked_smallest_excludes_the_given_columns():
