@@ -631,7 +631,9 @@ class ACPEnsemble(_BaseHeterogeneousEnsemble, BaseScorer):
 
     def _fuse(self, raw_scores, weights=None):
         weights = self.weights_ if weights is None else weights
-        return ((raw_scores - self.score_mean_) / self.score_scale_) @ weights
+        # Summed row by row, not by a matrix-vector product, whose float64 rounding depends on how many rows it
+        # is given: a clip's fused score is then the same alone and among others.
+        return np.sum((raw_scores - self.score_mean_) / self.score_scale_ * weights, axis=1)
 
     # -- the weight search -------------------------------------------------
 
