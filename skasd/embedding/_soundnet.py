@@ -615,7 +615,7 @@ class SoundNetEmbedder(FrozenEmbedder):
         weights=None,
         sample_rate=16000,
         pooling="mean",
-        batch_size=4,
+        batch_size=1,
         device="auto",
         n_jobs=None,
         verbose=0,
