@@ -17,6 +17,14 @@ def _seconds(text):
     return value
 
 
+def _supplemental_kind(text):
+    """``MACHINE=KIND`` with KIND ``machine`` or ``noise`` (argparse type)."""
+    machine, sep, kind = text.partition("=")
+    if not sep or not machine or kind not in ("machine", "noise"):
+        raise argparse.ArgumentTypeError(f"expected MACHINE=machine or MACHINE=noise, got {text!r}")
+    return machine, kind
+
+
 def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", action="store_true", help="print results only, no progress")
@@ -70,6 +78,11 @@ def build_parser():
     evaluate.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
                           help="pad or crop clips to this many seconds (default: the longest of the machine "
                           "types' most common lengths)")
+    evaluate.add_argument("--supplemental-kind", type=_supplemental_kind, nargs="+", default=[],
+                          metavar="MACHINE=KIND",
+                          help="what a machine type's DCASE 2025 supplemental/ clips hold, 'machine' (clean machine "
+                          "sound) or 'noise' (background alone), where their file names do not say it: noise clips "
+                          "are mixed into the training clips of the embedders that take noise")
     evaluate.add_argument("--ground-truth", default=None, metavar="FILE",
                           help="the organisers' evaluation data list of the year: gives an evaluation set's test "
                           "clips their domain, label and attributes, so that it is scored")

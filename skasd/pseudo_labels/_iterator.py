@@ -125,7 +125,8 @@ class PseudoLabelIterator(TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(
-        self, X, y=None, *, domain=None, attributes=None, X_external=None, external_class=None, external_sample_rate=None
+        self, X, y=None, *, domain=None, attributes=None, X_external=None, external_class=None, external_sample_rate=None,
+        noise=None,
     ):
         """Train the stages.
 
@@ -152,6 +153,12 @@ class PseudoLabelIterator(TransformerMixin, BaseEstimator):
         external_sample_rate : int, default=None
             Sample rate of the external pool; None means the embedder's
             ``sample_rate``. A different rate is refused: resample first.
+        noise : array-like of shape (n_noise, n_samples), default=None
+            Recordings of background noise alone (e.g. the DCASE 2025
+            supplemental clips of kind ``"noise"``), given to every stage's
+            embedder ``fit`` (``noise=``, :class:`~skasd.MultiBranchEmbedder`
+            mixes them into its training batches); an embedder whose ``fit``
+            takes no ``noise`` is refused.
 
         Returns
         -------
@@ -171,6 +178,10 @@ class PseudoLabelIterator(TransformerMixin, BaseEstimator):
         if machine.shape != (len(X),) or domain.shape != (len(X),):
             raise ValueError(f"y and domain must hold one value per clip ({len(X)}).")
         embedder = _default_embedder() if self.embedder is None else self.embedder
+        if noise is not None and "noise" not in inspect.signature(embedder.fit).parameters:
+            raise ValueError(
+                f"noise was given, but the embedder {type(embedder).__name__} takes no noise clips in fit."
+            )
         if X_external is not None:
             sample_rate = embedder.get_params().get("sample_rate", 16000)
             X_external = check_external_pool(
@@ -207,6 +218,8 @@ class PseudoLabelIterator(TransformerMixin, BaseEstimator):
             if "random_state" in model.get_params():
                 model.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
             fit_params = {"machine": machine_stage} if "machine" in inspect.signature(model.fit).parameters else {}
+            if noise is not None:
+                fit_params["noise"] = noise
             model.fit(X_stage, y_stage, **fit_params)
             net = getattr(model, "net_", None)
             self.stages_.append(

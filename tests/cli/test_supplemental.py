@@ -1,5 +1,6 @@
-"""``skasd evaluate`` with DCASE 2025 supplemental clips: the external pool of the pseudo-label-iterator."""
+"""``skasd evaluate`` with DCASE 2025 supplemental clips: the iterator's external pool, and noise for training."""
 
+import functools
 import warnings
 
 import numpy as np
@@ -7,10 +8,10 @@ import pytest
 import soundfile as sf
 from sklearn.pipeline import Pipeline
 
-from skasd import KNNScorer, LogMelStatistics, PseudoLabelIterator
+from skasd import KNNScorer, LogMelStatistics, MultiBranchEmbedder, PseudoLabelIterator
 from skasd._config import dump_toml
 from skasd.cli import main
-from skasd.cli._supplemental import takes_external_pool
+from skasd.cli._supplemental import takes_in_fit
 from skasd.datasets import make_machine_sounds, save_dcase
 from skasd.persistence import load_models
 from skasd.pipelines import PRESETS, fit_pipeline
@@ -70,9 +71,53 @@ def test_the_supplemental_clips_are_the_external_pool_of_the_iterator(folder):
 
 
 def test_only_a_step_with_an_external_pool_asks_for_it():
-    assert takes_external_pool(Pipeline([("pli", PseudoLabelIterator()), ("knn", KNNScorer())]))
-    assert takes_external_pool(PseudoLabelIterator())
-    assert not takes_external_pool(Pipeline([("features", LogMelStatistics()), ("knn", KNNScorer())]))
+    assert takes_in_fit(Pipeline([("pli", PseudoLabelIterator()), ("knn", KNNScorer())]), "X_external")
+    assert takes_in_fit(PseudoLabelIterator(), "X_external")
+    assert not takes_in_fit(Pipeline([("features", LogMelStatistics()), ("knn", KNNScorer())]), "X_external")
+    assert takes_in_fit(Pipeline([("embed", MultiBranchEmbedder()), ("knn", KNNScorer())]), "noise")
+    assert not takes_in_fit(Pipeline([("features", LogMelStatistics()), ("knn", KNNScorer())]), "noise")
+
+
+def test_declared_noise_clips_are_mixed_into_the_embedders_training(folder, monkeypatch, capsys):
+    # The fan supplemental files are named like clean machine clips; declared noise, they go to MultiBranchEmbedder.
+    given = []
+    fit = MultiBranchEmbedder.fit
+
+    @functools.wraps(fit)  # its signature, which says that it takes noise
+    def recording_fit(self, X, y=None, **params):
+        given.append(params.get("noise"))
+        return fit(self, X, y, **params)
+
+    monkeypatch.setattr(MultiBranchEmbedder, "fit", recording_fit)
+    argv = ["evaluate", "--data", folder / "data", "--pipeline", folder / "pli.toml", "--out", folder / "noise",
+            "--supplemental-kind", "fan=noise", "--no-plots", "--random-state", "0"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        assert main([str(a) for a in argv]) == 0
+    out = capsys.readouterr().out
+    assert "Reading the supplemental clips of fan as the external pool and noise for training..." in out
+    assert "  fan (noise): 6" in out
+    expected = sf.read(sorted((folder / "data" / "fan" / "supplemental").iterdir())[0], dtype="float32")[0]
+    assert len(given) == 2  # one embedder per stage, each given the 6 noise clips
+    for noise in given:
+        assert noise.shape == (6, len(expected))
+        np.testing.assert_array_equal(noise[0], expected)
+    # Not declared: the clips are clean machine sounds, and no noise is given.
+    given.clear()
+    argv = ["evaluate", "--data", folder / "data", "--pipeline", folder / "pli.toml", "--out", folder / "machine",
+            "--no-plots", "--random-state", "0"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        assert main([str(a) for a in argv]) == 0
+    assert given == [None, None]
+
+
+def test_a_bad_supplemental_kind_is_refused(folder, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["evaluate", "--data", str(folder / "data"), "--supplemental-kind", "fan=hum"])
+    assert exited.value.code == 2
+    assert "argument --supplemental-kind: expected MACHINE=machine or MACHINE=noise, got 'fan=hum'" in (
+        capsys.readouterr().err)
 
 
 def test_fit_params_no_step_takes_are_refused():

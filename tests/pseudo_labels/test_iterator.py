@@ -8,7 +8,7 @@ import pytest
 from sklearn.model_selection import StratifiedKFold, cross_validate
 from sklearn.utils import get_tags
 
-from skasd import MultiBranchEmbedder
+from skasd import LogMelStatistics, MultiBranchEmbedder
 from skasd.datasets import make_machine_sounds
 from skasd.pseudo_labels import PseudoLabelIterator
 
@@ -182,3 +182,11 @@ def test_the_dcase_2025_supplemental_clips_serve_as_the_external_pool(tmp_path):
     expected = selected["machine"] + "_" + external_class[selected["external_index"].to_numpy()]
     assert selected["label"].tolist() == expected.tolist()
     assert set(selected["label"]) <= {"fan_fan_machine", "fan_pump_noise", "pump_fan_machine", "pump_pump_noise"}
+
+
+def test_noise_is_refused_for_an_embedder_that_takes_none():
+    X = np.random.default_rng(0).normal(0, 0.1, size=(4, 4000)).astype(np.float32)
+    iterator = PseudoLabelIterator(embedder=LogMelStatistics(), n_stages=1)
+    with pytest.raises(ValueError, match=r"^noise was given, but the embedder LogMelStatistics takes no noise clips in "
+                                         r"fit\.$"):
+        iterator.fit(X, np.array(["fan", "fan", "pump", "pump"]), noise=X[:2])
