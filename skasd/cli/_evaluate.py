@@ -14,7 +14,7 @@ import numpy as np
 from ..persistence import save_models
 from ..utils._rows import take_rows
 from ._common import NAMED_SPLITS, CLIError, printer
-from ._output import claimed_out, format_table, write_run
+from ._output import claimed_out, format_table, staged, write_run
 from ._pipelines import check_ends_in_a_scorer, factory, fit_and_score, resolve_pipeline
 
 
@@ -339,9 +339,11 @@ def _evaluate(args, held):
             make, config, data, args, say, started
         )
         del data
+    # Written beside --out and moved into it at the end: an error on the way leaves no partial results.
+    staging = held.enter_context(staged(out_dir))
     result = write_run(
-        out_dir, frame_evaluated, anomaly_score, decision, thresholds, embeddings,
-        definition=args.definition, plots=not args.no_plots, say=say,
+        staging, frame_evaluated, anomaly_score, decision, thresholds, embeddings,
+        definition=args.definition, plots=not args.no_plots, say=say, shown_dir=out_dir,
     )
     if args.save:
         try:
@@ -355,6 +357,7 @@ def _evaluate(args, held):
                 "unchanged."
             ) from exc
         say(f"  models saved to {args.save}")
+    held.pop_all().close()  # the results move into --out, then the lock goes
     if result is not None:
         table, official = result
         say("")

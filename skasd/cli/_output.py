@@ -64,6 +64,25 @@ def claimed_out(path, *, overwrite):
         lock.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def staged(out_dir):
+    """A folder beside a run's results to write them into; its entries are moved into ``out_dir`` on success.
+
+    A run that fails after it began to write (a plot that cannot be drawn,
+    a model file that cannot be saved) then leaves none of its results, not
+    some of them: the folder is removed on any error. ``out_dir`` holds no
+    former results (:func:`claimed_out`), so each entry is renamed into
+    place, within one file system.
+    """
+    staging = Path(tempfile.mkdtemp(prefix=".results-", dir=out_dir))
+    try:
+        yield staging
+        for entry in sorted(staging.iterdir()):
+            os.replace(entry, out_dir / entry.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 # The decisions' columns, named as the official evaluator prints them.
 _DECISION_COLUMNS = {"precision": "precision", "recall": "recall", "f1": "F1 score"}
 
@@ -95,7 +114,7 @@ def markdown(table):
     return "\n".join(lines)
 
 
-def write_plots(out_dir, frame, anomaly_score, decision, thresholds, embeddings, labelled, say):
+def write_plots(out_dir, frame, anomaly_score, decision, thresholds, embeddings, labelled, say, shown_dir=None):
     """ROC curves, score histograms and 2-D embeddings per machine type and section, if skasd.plotting can."""
     try:
         from .. import plotting
@@ -125,19 +144,25 @@ def write_plots(out_dir, frame, anomaly_score, decision, thresholds, embeddings,
             for name, fig in figures.items():
                 plotting.save_figure(fig, out_dir / "plots" / name)
                 written += 1
-        say(f"  {written} plots written to {out_dir / 'plots'}/")
+        say(f"  {written} plots written to {(shown_dir or out_dir) / 'plots'}/")
     except ImportError as exc:
         say(f"  plots skipped: {exc}")
 
 
-def write_run(out_dir, frame, anomaly_score, decision, thresholds, embeddings, *, definition, plots, say):
-    """Submission files, score table (if labelled) and plots of one pipeline; returns (table, official) or None."""
+def write_run(
+    out_dir, frame, anomaly_score, decision, thresholds, embeddings, *, definition, plots, say, shown_dir=None
+):
+    """Submission files, score table (if labelled) and plots of one pipeline; returns (table, official) or None.
+
+    ``shown_dir``: the folder the progress lines name, where the files will
+    be once moved (:func:`staged`); None names ``out_dir``.
+    """
     from ..datasets import write_dcase_submission
     from ..metrics import dcase_scores
 
     submission = out_dir / "submission"
     paths = write_dcase_submission(submission, frame, anomaly_score, decision, year=int(definition))
-    say(f"  {len(paths)} submission files written to {submission}/")
+    say(f"  {len(paths)} submission files written to {(shown_dir or out_dir) / 'submission'}/")
     labels = frame["label"].to_numpy()
     labelled = bool(len(labels)) and bool(np.isin(labels, (0, 1)).all())
     result = None
@@ -158,7 +183,7 @@ def write_run(out_dir, frame, anomaly_score, decision, thresholds, embeddings, *
     else:
         say("  test clips are unlabelled: no score table (scores and decisions only)")
     if plots:
-        write_plots(out_dir, frame, anomaly_score, decision, thresholds, embeddings, labelled, say)
+        write_plots(out_dir, frame, anomaly_score, decision, thresholds, embeddings, labelled, say, shown_dir)
     return result
 
 

@@ -887,6 +887,27 @@ def test_a_long_clip_is_cropped_to_the_most_common_length_and_named_when_read_ty
                    "cropped. Pass duration=2 (skasd evaluate --duration) to pad every clip to the longest instead.\n")
 
 
+def test_an_error_after_the_first_results_are_written_leaves_none_of_them(machines, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import skasd.plotting
+
+    folder, _ = machines
+
+    def failing_save(fig, path):  # the submission files and the score table are written by then
+        raise OSError(errno.EIO, "Input/output error", str(path))
+
+    monkeypatch.setattr(skasd.plotting, "save_figure", failing_save)
+    message = error_of(capsys, "evaluate", "--data", folder, "--pipeline", "logmel-knn", "--out", tmp_path / "run",
+                       "--quiet")
+    assert message.startswith("cannot write or read ") and message.endswith(": Input/output error.")
+    assert list((tmp_path / "run").iterdir()) == []  # no submission, no score table, no staging folder, no lock
+    monkeypatch.undo()
+    assert run(capsys, "evaluate", "--data", folder, "--pipeline", "logmel-knn", "--out", tmp_path / "run",
+               "--quiet")[0] == 0
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["plots", "scores.csv", "scores.md", "submission"]
+
+
 # -- export ---------------------------------------------------------------------------
 
 
