@@ -14,7 +14,7 @@ import numpy as np
 from ..persistence import save_models
 from ..utils._rows import take_rows
 from ._common import NAMED_SPLITS, CLIError, printer
-from ._output import claimed_out, format_table, staged, write_run
+from ._output import TEMPORARY_PREFIXES, claimed_out, format_table, staged, write_run
 from ._pipelines import check_ends_in_a_scorer, factory, fit_and_score, resolve_pipeline
 
 
@@ -323,7 +323,7 @@ def _evaluate(args, held):
         models, frame_evaluated, anomaly_score, decision, embeddings, thresholds = merge_parts(parts)
     elif on_disk(config, args, found):
         sample_rate, n_samples = data_length(args, found, None)
-        folder = tempfile.mkdtemp(prefix=".waveforms-", dir=out_dir)
+        folder = tempfile.mkdtemp(prefix=TEMPORARY_PREFIXES[1], dir=out_dir)
         try:
             models, frame_evaluated, anomaly_score, decision, embeddings, thresholds = fit_and_score_on_disk(
                 config, label, args, found, (sample_rate, n_samples), folder, say, started,

@@ -29,6 +29,8 @@ def prepare_out(path):
 RUN_OUTPUTS = ("scores.csv", "scores.md", "submission", "plots", "seeds.csv", "seeds.md")
 #: Held while a run writes into its folder.
 LOCK_FILE = ".skasd-run.lock"
+#: The temporary folders a run makes in its folder: results before they are moved into place, memory-mapped waveforms.
+TEMPORARY_PREFIXES = (".results-", ".waveforms-")
 
 
 @contextlib.contextmanager
@@ -59,6 +61,10 @@ def claimed_out(path, *, overwrite):
             )
         for p in former:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
+        # A run killed outright (no cleanup) leaves its temporary folders; only a run holding the lock makes them.
+        for p in path.iterdir():
+            if p.is_dir() and p.name.startswith(TEMPORARY_PREFIXES):
+                shutil.rmtree(p, ignore_errors=True)
         yield path
     finally:
         lock.unlink(missing_ok=True)
@@ -74,7 +80,7 @@ def staged(out_dir):
     former results (:func:`claimed_out`), so each entry is renamed into
     place, within one file system.
     """
-    staging = Path(tempfile.mkdtemp(prefix=".results-", dir=out_dir))
+    staging = Path(tempfile.mkdtemp(prefix=TEMPORARY_PREFIXES[0], dir=out_dir))
     try:
         yield staging
         for entry in sorted(staging.iterdir()):

@@ -906,6 +906,14 @@ def test_an_error_after_the_first_results_are_written_leaves_none_of_them(machin
     assert run(capsys, "evaluate", "--data", folder, "--pipeline", "logmel-knn", "--out", tmp_path / "run",
                "--quiet")[0] == 0
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["plots", "scores.csv", "scores.md", "submission"]
+    # A run killed outright leaves its temporary folders: the next run into the folder removes them.
+    (tmp_path / "run" / ".results-killed").mkdir()
+    (tmp_path / "run" / ".results-killed" / "scores.csv").write_text("half")
+    (tmp_path / "run" / ".waveforms-killed").mkdir()
+    (tmp_path / "run" / "notes").mkdir()  # not the run's: left alone
+    assert run(capsys, "evaluate", "--data", folder, "--pipeline", "logmel-knn", "--out", tmp_path / "run",
+               "--quiet", "--overwrite", "--no-plots")[0] == 0
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["notes", "scores.csv", "scores.md", "submission"]
 
 
 # -- export ---------------------------------------------------------------------------
