@@ -5,18 +5,37 @@ it needs skasd, scikit-learn, skorch and the same versions, and unpickling
 runs code. An exported model is a folder that a monitoring device can score
 with torch and numpy alone:
 
-- ``manifest.json``: the sample rate and clip length, and per machine type
-  and section the two files below and the decision threshold;
+- ``manifest.json``: the format, the sample rate and clip length, and per
+  machine type and section the two files below and the decision threshold;
 - ``<machine>_<section>.frontend.pt``: the embedding step as TorchScript
   (waveforms ``(n_clips, n_samples)`` to what the step's ``transform``
   returns: features, or the embeddings of a network in evaluation mode),
-  traced at the clip length; models that share one fitted embedder (the
-  ``shared_embedding`` presets) share one file, named after the first;
+  traced at the clip length and run in batches of the step's
+  ``batch_size``, as ``transform`` runs it (a convolution's rounding
+  depends on the batch); models that share one fitted embedder (the
+  ``shared_embedding`` presets), or feature transformers of equal
+  parameters, share one file, named after the first;
 - ``<machine>_<section>.scorer.npz``: the scorer's fitted arrays (loaded
   with ``allow_pickle=False``): the references of a k-NN scorer as the
-  augmented vectors of ``skasd/scoring/_neighbors.py``, the centre and
-  precision of a Mahalanobis scorer, or the unit centres of
-  ``KMeansCosineScorer``.
+  augmented vectors of ``skasd/scoring/_neighbors.py`` (for
+  ``DADSKNNScorer`` and ``SMOTEKNNScorer``, their inner scorer's: the real
+  and the synthetic references), the centre and precision of a Mahalanobis
+  scorer, or the unit centres of ``KMeansCosineScorer``.
+
+``DenseAutoencoderScorer`` (``dcase-ae*``) is one step from waveforms to
+scores: its front end is its log-mel spectrogram, the windows of
+``n_frames`` frames and its network, giving each clip's reconstruction
+error vectors ``(n_clips, n_windows * n_frames, n_mels)``; its scorer, kind
+``"mse"`` (their mean square) or ``"selective_mahalanobis"`` (the source and
+target precisions). An ``ACPEnsemble`` (``mean-ensemble``) has one front end
+per member (``<machine>_<section>.member<m>.frontend.pt``; the manifest lists
+them, a file per distinct front end) and one ``.npz``, kind ``"ensemble"``:
+each member's scorer arrays prefixed ``member<m>.``, and the fusion's
+``score_mean``, ``score_scale`` and ``weights``, so that the anomaly score is
+``((a - score_mean) / score_scale) @ weights`` of the members' anomaly scores
+``a`` and the threshold ``-offset_``, as ``ACPEnsemble.score_samples`` and
+``decision_function`` compute them. A folder of these two is format 2; one
+of the others alone, format 1 (which skasd releases before them read).
 
 Supported embedding steps: a waveform feature transformer
 (``LogMelStatistics``, ``LogMelSpectrogram``, ``STFTSpectrogram``,
@@ -26,14 +45,14 @@ does its own feature computation (``MultiBranchEmbedder``,
 ``ViTArcFaceEmbedder``, ``MaskedTeacherStudentPretrainer``: the student
 alone, ``ConfidentPairSCAN``, and the last stage of ``WardDAPEmbedder`` and
 ``PseudoLabelIterator``), followed by ``KNNScorer``,
-``LocalDensityKNNScorer`` (``algorithm="exact"``), ``MahalanobisScorer`` or
-``KMeansCosineScorer``; and ``ConfidentPairSCAN`` alone (its network, then
-its Mahalanobis scorer). So the presets ``logmel-*`` but ``logmel-dads``,
-``soundnet-density``, ``multibranch-kmeans``, ``scan``, ``ward-dap`` and
-``pseudo-label-iterator``. Not exported, a one-line error naming the steps:
-``DADSKNNScorer`` (``logmel-dads``), ``DenseAutoencoderScorer`` (``dcase-ae*``:
-it scores by reconstruction, with no embedding step), ``ACPEnsemble``
-(``mean-ensemble``).
+``LocalDensityKNNScorer`` (``algorithm="exact"``), ``MahalanobisScorer``,
+``KMeansCosineScorer``, ``DADSKNNScorer`` or ``SMOTEKNNScorer``;
+``ConfidentPairSCAN`` alone (its network, then its Mahalanobis scorer);
+``DenseAutoencoderScorer`` alone; and an ``ACPEnsemble`` of such pipelines.
+So every preset. Not exported, a one-line error naming the steps (and, in an
+ensemble, the member): other scorers (``DomainStandardizedScorer``, an
+``algorithm="hnsw"`` k-NN scorer), an ensemble after a feature step or of
+members without an embedding step.
 
 A trace records the operations run on one example; a Python step that
 depends on the clips' values (an ``if``, ``int()`` or ``.item()`` on a
@@ -41,7 +60,7 @@ tensor in a user's module) would be fixed at the example's value. Such a
 module is refused: tracing it must not convert a tensor to a Python value
 in the user's code (skasd's own modules only do so for shapes, which the
 clip length fixes), and the traced module must give the step's own
-``transform`` output (to 1e-4) on four noise clips of different loudness,
+``transform`` output (the autoencoder's own error vectors; to 1e-4) on four noise clips of different loudness,
 together and the quietest alone. Pass a user module with data-dependent control
 flow as ``torch.jit.script(module)``: a scripted module keeps its control
 flow.
@@ -56,14 +75,20 @@ import numpy as np
 __all__ = ["ExportedModels", "export_models", "load_exported"]
 
 MANIFEST = "manifest.json"
-EXPORT_FORMAT = 1
+# Format 1: one front end and one scorer of the first kinds per model; format 2 adds ensembles (a list of
+# front ends, the "ensemble" scorer) and the autoencoder's scorers. A folder is written in the lowest format
+# that holds it, so that a reader of format 1 still reads what it can score.
+EXPORT_FORMAT = 2
+_FORMAT_2_KINDS = ("ensemble", "mse", "selective_mahalanobis")
 _SUPPORTED = (
     "a waveform feature transformer (LogMelStatistics, LogMelSpectrogram, STFTSpectrogram, DFTSpectrum), "
     "SoundNetEmbedder, TorchModuleEmbedder or a trained embedder (MultiBranchEmbedder, ViTArcFaceEmbedder, "
     "MaskedTeacherStudentPretrainer, ConfidentPairSCAN, WardDAPEmbedder, PseudoLabelIterator) followed by "
-    "KNNScorer, LocalDensityKNNScorer (algorithm='exact'), MahalanobisScorer or KMeansCosineScorer, "
-    "or ConfidentPairSCAN alone"
+    "KNNScorer, LocalDensityKNNScorer (algorithm='exact'), MahalanobisScorer, KMeansCosineScorer, DADSKNNScorer "
+    "or SMOTEKNNScorer; ConfidentPairSCAN or DenseAutoencoderScorer alone; and an ACPEnsemble of such pipelines"
 )
+# Parameters of a feature transformer that do not change its features: equal transformers share a front end.
+_RUNTIME_PARAMS = ("batch_size", "device", "n_jobs", "verbose")
 # Loudness (standard deviation) of the test clips a traced front end must reproduce its step's transform on,
 # together and the last alone; the first two are the trace's example.
 _PROBE_SCALES = (0.3, 0.03, 0.1, 0.003)
@@ -74,12 +99,17 @@ _PROBE_RTOL = 1e-4
 def _scorer_arrays(scorer):
     """The arrays and settings a slim scorer needs, from a fitted skasd scorer."""
     from .scoring import (
+        DADSKNNScorer,
         KMeansCosineScorer,
         KNNScorer,
         LocalDensityKNNScorer,
         MahalanobisScorer,
+        SMOTEKNNScorer,
     )
 
+    if isinstance(scorer, (DADSKNNScorer, SMOTEKNNScorer)):
+        # Their score_samples is that of the k-NN scorer fitted on the real and synthetic references.
+        return _scorer_arrays(scorer.scorer_)
     if isinstance(scorer, (KNNScorer, LocalDensityKNNScorer)) and scorer.algorithm == "exact":
         arrays = {"kind": np.array("knn"), "metric": np.array(scorer.metric),
                   "n_neighbors": np.array(scorer.n_neighbors), "references": scorer.reference_factors_}
@@ -99,18 +129,121 @@ def _steps(model):
     return [step for _, step in model.steps] if isinstance(model, Pipeline) else [model]
 
 
-def _parts(model):
-    """``(embedding step, scorer arrays, threshold)`` of a fitted pipeline, or None when it is not supported."""
-    from .embedding import ConfidentPairSCAN
+class _FrontEnd:
+    """What an exported model computes with torch: ``build(n_samples)`` gives the module to trace,
+    ``expected(X)`` the fitted step's own output that the trace must reproduce; equal ``key``, one file."""
+
+    def __init__(self, key, build, expected, batch_size=None):
+        self.key, self.build, self.expected, self.batch_size = key, build, expected, batch_size
+
+
+def _embedding_front_end(step):
+    from .features import (
+        DFTSpectrum,
+        LogMelSpectrogram,
+        LogMelStatistics,
+        STFTSpectrogram,
+    )
+
+    key = id(step)
+    if type(step) in (LogMelStatistics, LogMelSpectrogram, STFTSpectrogram, DFTSpectrum):
+        # Stateless: equal parameters give equal features (the two log-mel members of mean-ensemble).
+        params = step.get_params(deep=False)
+        key = (type(step).__name__, repr(sorted((name, value) for name, value in params.items()
+                                                if name not in _RUNTIME_PARAMS)))
+    # transform runs the clips in batches of batch_size, and a convolution's rounding depends on the batch's
+    # size (SoundNet's embeddings by 5e-7): the front end runs them in the same batches.
+    batch_size = getattr(step, "batch_size", None)
+    return _FrontEnd(key, step._inference_module, step.transform,
+                     batch_size if isinstance(batch_size, int) and not isinstance(batch_size, bool) else None)
+
+
+def _in_batches(traced, batch_size):
+    """A traced front end that runs the clips in consecutive batches of ``batch_size``, scripted."""
+    import torch
+
+    class InBatches(torch.nn.Module):
+        def __init__(self, inner, batch_size: int):
+            super().__init__()
+            self.inner, self.batch_size = inner, batch_size
+
+        def forward(self, waveforms):
+            return torch.cat([self.inner(batch) for batch in torch.split(waveforms, self.batch_size)])
+
+    return torch.jit.script(InBatches(traced, batch_size))
+
+
+def _reconstruction_errors(scorer, n_samples):
+    """DenseAutoencoderScorer's front end as one module: waveforms to each clip's error vectors ``x - x_hat``.
+
+    Its log-mel spectrogram, the windows of ``n_frames`` frames (``stack_frames``), the network in
+    evaluation mode; ``(n_clips, n_windows * n_frames, n_mels)``, as the scorer's own error vectors.
+    """
+    import copy
+
+    import torch
+
+    class ReconstructionErrors(torch.nn.Module):
+        def __init__(self, log_mel, network, n_frames):
+            super().__init__()
+            self.log_mel, self.network, self.n_frames = log_mel, network, n_frames
+
+        def forward(self, waveforms):
+            log_mel = self.log_mel(waveforms)  # (clips, mels, frames)
+            windows = log_mel.unfold(2, self.n_frames, 1).permute(0, 2, 3, 1)  # (clips, windows, frames, mels)
+            flat = windows.reshape(-1, windows.shape[2] * windows.shape[3])
+            return (flat - self.network(flat)).reshape(log_mel.shape[0], -1, log_mel.shape[1])
+
+    network = copy.deepcopy(scorer.net_.module_).to("cpu").eval()
+    return ReconstructionErrors(scorer._front_end()._inference_module(n_samples), network, scorer.n_frames).eval()
+
+
+def _member(model):
+    """``(front end, scorer arrays, fitted scorer)`` of one fitted pipeline, or None when it is not supported."""
+    from .embedding import ConfidentPairSCAN, DenseAutoencoderScorer
 
     steps = _steps(model)
     if len(steps) == 1 and isinstance(steps[0], ConfidentPairSCAN):
-        arrays, scorer = _scorer_arrays(steps[0].scorer_), steps[0]
-    elif len(steps) == 2 and hasattr(steps[0], "_inference_module"):
-        arrays, scorer = _scorer_arrays(steps[1]), steps[1]
-    else:
-        return None
-    return None if arrays is None else (steps[0], arrays, -float(scorer.offset_))
+        return _embedding_front_end(steps[0]), _scorer_arrays(steps[0].scorer_), steps[0]
+    if len(steps) == 1 and isinstance(steps[0], DenseAutoencoderScorer):
+        scorer = steps[0]
+        arrays = {"kind": np.array(scorer.mode)}
+        if scorer.mode == "selective_mahalanobis":
+            arrays.update(source_precision=scorer.source_precision_, target_precision=scorer.target_precision_)
+        front_end = _FrontEnd(id(scorer), lambda n_samples: _reconstruction_errors(scorer, n_samples),
+                              lambda X: scorer._window_errors(scorer._windows(X)))
+        return front_end, arrays, scorer
+    if len(steps) == 2 and hasattr(steps[0], "_inference_module"):
+        arrays = _scorer_arrays(steps[1])
+        return None if arrays is None else (_embedding_front_end(steps[0]), arrays, steps[1])
+    return None
+
+
+def _parts(model):
+    """``(front ends, scorer arrays, threshold)`` of a fitted pipeline; ``_Unexportable`` when it is not supported.
+
+    An ``ACPEnsemble`` has one front end per member and the ``"ensemble"`` arrays: each member's, prefixed
+    ``member<m>.``, and the fusion's ``score_mean``, ``score_scale`` and ``weights``.
+    """
+    from .ensemble import ACPEnsemble
+
+    steps = _steps(model)
+    if len(steps) == 1 and isinstance(steps[0], ACPEnsemble):
+        ensemble = steps[0]
+        members = [_member(member) for member in ensemble.estimators_]
+        for name, member, fitted in zip(ensemble.member_names_, members, ensemble.estimators_):
+            if member is None:
+                names = " -> ".join(type(step).__name__ for step in _steps(fitted))
+                raise _Unexportable(f"its member {name!r} ({names}) is not exported; exported are {_SUPPORTED}")
+        arrays = {"kind": np.array("ensemble"), "score_mean": ensemble.score_mean_,
+                  "score_scale": ensemble.score_scale_, "weights": ensemble.weights_}
+        for index, (_, member_arrays, _) in enumerate(members):
+            arrays.update({f"member{index}.{name}": value for name, value in member_arrays.items()})
+        return [front_end for front_end, _, _ in members], arrays, -float(ensemble.offset_)
+    member = _member(model)
+    if member is None:
+        raise _Unexportable(f"exported are {_SUPPORTED}")
+    return [member[0]], member[1], -float(member[2].offset_)
 
 
 def _user_code(filename):
@@ -127,8 +260,8 @@ def _user_code(filename):
     return not any(Path(filename).resolve().is_relative_to(library.resolve()) for library in libraries)
 
 
-def _trace(step, n_samples):
-    """The step's front end traced at the clip length and checked against its ``transform``.
+def _trace(front_end, n_samples):
+    """A front end traced at the clip length and checked against the fitted step's own output.
 
     Returns the traced module, or raises ``_Unexportable`` with the reason.
     """
@@ -137,7 +270,7 @@ def _trace(step, n_samples):
     rng = np.random.default_rng(0)
     probes = (rng.standard_normal((len(_PROBE_SCALES), n_samples)) * np.array(_PROBE_SCALES)[:, None])
     probes = probes.astype(np.float32)
-    module = step._inference_module(n_samples)
+    module = front_end.build(n_samples)
     with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", torch.jit.TracerWarning)
         # TorchScript is deprecated in this torch in favour of torch.export;
@@ -160,8 +293,12 @@ def _trace(step, n_samples):
                 "(an if, int() or .item() on a tensor), which the trace would fix at the example's value; use "
                 "tensor operations there or pass the module as torch.jit.script(module)"
             )
+    if front_end.batch_size is not None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`torch.jit", category=FutureWarning)
+            traced = _in_batches(traced, front_end.batch_size)
     for batch in (probes, probes[-1:]):
-        expected = np.asarray(step.transform(batch), dtype=np.float32)
+        expected = np.asarray(front_end.expected(batch), dtype=np.float32)
         with torch.no_grad():
             found = traced(torch.from_numpy(batch)).numpy().astype(np.float32)
         scale = float(np.max(np.abs(expected), initial=0.0))
@@ -204,33 +341,37 @@ def export_models(models, out_dir, *, sample_rate, n_samples):
         or one whose embedding step does not trace faithfully, saying why.
         Nothing is written then.
     """
-    parts, traced = {}, {}  # traced: one per fitted embedding step, which models may share
+    parts, traced = {}, {}  # traced: one per front end, which models (and an ensemble's members) may share
     for (machine, section), model in sorted(models.items()):
-        parts[machine, section] = _parts(model)
         try:
-            if parts[machine, section] is None:
-                raise _Unexportable(f"exported are {_SUPPORTED}")
-            step = parts[machine, section][0]
-            if id(step) not in traced:
-                traced[id(step)] = _trace(step, n_samples)
+            parts[machine, section] = _parts(model)
+            for front_end in parts[machine, section][0]:
+                if front_end.key not in traced:
+                    traced[front_end.key] = _trace(front_end, n_samples)
         except _Unexportable as exc:
             names = " -> ".join(type(step).__name__ for step in _steps(model))
             raise ValueError(f"cannot export the model of {machine} section {section} ({names}): {exc}.") from exc
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    front_ends, entries = {}, []
-    for (machine, section), (step, arrays, threshold) in parts.items():
+    files, entries = {}, []
+    for (machine, section), (model_front_ends, arrays, threshold) in parts.items():
         stem = f"{machine}_{section}"
-        if id(step) not in front_ends:
-            front_ends[id(step)] = f"{stem}.frontend.pt"
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="`torch.jit", category=FutureWarning)
-                traced[id(step)].save(str(out_dir / front_ends[id(step)]))
+        names = []
+        for index, front_end in enumerate(model_front_ends):
+            if front_end.key not in files:
+                files[front_end.key] = (f"{stem}.frontend.pt" if len(model_front_ends) == 1
+                                        else f"{stem}.member{index}.frontend.pt")
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="`torch.jit", category=FutureWarning)
+                    traced[front_end.key].save(str(out_dir / files[front_end.key]))
+            names.append(files[front_end.key])
         np.savez(out_dir / f"{stem}.scorer.npz", **arrays)
-        entries.append({"machine": machine, "section": section, "frontend": front_ends[id(step)],
+        entries.append({"machine": machine, "section": section,
+                        "frontend": names if str(arrays["kind"]) == "ensemble" else names[0],
                         "scorer": f"{stem}.scorer.npz", "threshold": threshold})
-    manifest = {"format": EXPORT_FORMAT, "sample_rate": int(sample_rate), "n_samples": int(n_samples),
-                "models": entries}
+    kinds = {str(arrays["kind"]) for _, arrays, _ in parts.values()}
+    manifest = {"format": EXPORT_FORMAT if kinds & set(_FORMAT_2_KINDS) else 1, "sample_rate": int(sample_rate),
+                "n_samples": int(n_samples), "models": entries}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return out_dir
 
@@ -242,18 +383,39 @@ def _nonzero_norms(features):
     return norms
 
 
+def _squared_norms(vectors, precision):
+    """``v P v^T`` of each row ``v``, in float64."""
+    return np.einsum("ij,jk,ik->i", vectors, precision, vectors)
+
+
 class _SlimScorer:
     """Anomaly scores from the exported arrays, as the fitted scorer computes them (in float64)."""
 
     def __init__(self, arrays):
         self.kind = str(arrays["kind"])
         self.arrays = arrays
+        if self.kind == "ensemble":
+            self.members = [
+                _SlimScorer({name[len(prefix):]: value for name, value in arrays.items() if name.startswith(prefix)})
+                for prefix in (f"member{index}." for index in range(len(arrays["weights"])))
+            ]
 
     def anomaly_score(self, features):
+        """Anomaly scores of one front end's output (of each member's, in a list, for an ensemble)."""
+        if self.kind == "ensemble":  # ACPEnsemble: the weighted sum of the standardised member scores
+            raw = np.column_stack([member.anomaly_score(output) for member, output in zip(self.members, features)])
+            return ((raw - self.arrays["score_mean"]) / self.arrays["score_scale"]) @ self.arrays["weights"]
+        if self.kind in ("mse", "selective_mahalanobis"):  # DenseAutoencoderScorer, from each clip's error vectors
+            errors = np.asarray(features, dtype=np.float32).astype(np.float64)
+            if self.kind == "mse":
+                return np.square(errors).mean(axis=(1, 2))
+            mean_errors = errors.mean(axis=1)
+            return np.minimum(_squared_norms(mean_errors, self.arrays["source_precision"]),
+                              _squared_norms(mean_errors, self.arrays["target_precision"]))
         features = np.asarray(features, dtype=np.float32)
         if self.kind == "mahalanobis":
             centred = features.astype(np.float64) - self.arrays["location"]
-            return np.maximum(np.einsum("ij,jk,ik->i", centred, self.arrays["precision"], centred), 0.0)
+            return np.maximum(_squared_norms(centred, self.arrays["precision"]), 0.0)
         if self.kind == "kmeans_cosine":  # minus the cosine similarity to the nearest centre
             units = features.astype(np.float64)
             units = units / _nonzero_norms(units)
@@ -288,23 +450,31 @@ class ExportedModels:
 
         folder = Path(folder)
         manifest = json.loads((folder / MANIFEST).read_text())
-        if manifest.get("format") != EXPORT_FORMAT:
-            raise ValueError(f"{str(folder)!r}: exported-model format {manifest.get('format')!r}, not {EXPORT_FORMAT}.")
+        if manifest.get("format") not in (1, EXPORT_FORMAT):
+            raise ValueError(f"{str(folder)!r}: exported-model format {manifest.get('format')!r}, not 1 to "
+                             f"{EXPORT_FORMAT}.")
         self.sample_rate, self.n_samples = manifest["sample_rate"], manifest["n_samples"]
         self._front_ends, self._scorers, self.thresholds = {}, {}, {}
-        loaded = {}  # models of a shared embedder share its file
+        loaded = {}  # models of a shared front end share its file
         for entry in manifest["models"]:
             key = (entry["machine"], entry["section"])
-            for name in (entry["frontend"], entry["scorer"]):
-                if Path(name).name != name:  # the manifest names files of its own folder only
+            # An ensemble names one front end per member.
+            front_ends = entry["frontend"] if isinstance(entry["frontend"], list) else [entry["frontend"]]
+            for name in (*front_ends, entry["scorer"]):
+                if not isinstance(name, str) or Path(name).name != name:  # files of its own folder only
                     raise ValueError(f"{str(folder)!r}: the manifest names {name!r}, outside its folder.")
-            if entry["frontend"] not in loaded:
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message="`torch.jit", category=FutureWarning)
-                    loaded[entry["frontend"]] = torch.jit.load(str(folder / entry["frontend"]), map_location="cpu")
-            self._front_ends[key] = loaded[entry["frontend"]]
+            for name in front_ends:
+                if name not in loaded:
+                    with warnings.catch_warnings():
+                        warnings.filterwarnings("ignore", message="`torch.jit", category=FutureWarning)
+                        loaded[name] = torch.jit.load(str(folder / name), map_location="cpu")
             with np.load(folder / entry["scorer"], allow_pickle=False) as arrays:
                 self._scorers[key] = _SlimScorer(dict(arrays))
+            if (self._scorers[key].kind == "ensemble") != isinstance(entry["frontend"], list) or (
+                    self._scorers[key].kind == "ensemble" and len(front_ends) != len(self._scorers[key].members)):
+                raise ValueError(f"{str(folder)!r}: the manifest's front ends of {key[0]} section {key[1]} do "
+                                 f"not match its scorer {entry['scorer']!r}.")
+            self._front_ends[key] = [loaded[name] for name in front_ends]
             self.thresholds[key] = float(entry["threshold"])
         self.keys = sorted(self._scorers)
 
@@ -312,9 +482,15 @@ class ExportedModels:
         """Anomaly scores (higher is more anomalous) and decisions (1 anomalous) of waveforms by one model."""
         import torch
 
+        waveforms = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        outputs = {}  # a front end that an ensemble's members share runs once
         with torch.no_grad():
-            features = self._front_ends[key](torch.as_tensor(np.asarray(X, dtype=np.float32))).numpy()
-        scores = self._scorers[key].anomaly_score(features)
+            for module in self._front_ends[key]:
+                if id(module) not in outputs:
+                    outputs[id(module)] = module(waveforms).numpy()
+        features = [outputs[id(module)] for module in self._front_ends[key]]
+        scorer = self._scorers[key]
+        scores = scorer.anomaly_score(features if scorer.kind == "ensemble" else features[0])
         return scores, (scores > self.thresholds[key]).astype(int)
 
 

@@ -121,9 +121,10 @@ def build_parser():
         "export", parents=[common],
         help="write saved models as a folder that torch and numpy alone score (skasd score --model FOLDER)",
         description="Export the models of a file written by skasd evaluate --save: the embedding step (features, "
-        "or a trained network in evaluation mode) as TorchScript and the scorer's arrays in .npz, per machine type "
-        "and section, for monitoring without the training stack. Supported: the presets but logmel-dads, dcase-ae, "
-        "dcase-ae-mahalanobis and mean-ensemble, and a TorchModuleEmbedder (docs/cli.md, skasd export).",
+        "or a trained network in evaluation mode; the autoencoder's log-mel windows and network) as TorchScript "
+        "and the scorer's arrays in .npz (an ensemble's: each member's, and the fusion's means, scales and "
+        "weights), per machine type and section, for monitoring without the training stack. Supported: every "
+        "preset, and a TorchModuleEmbedder (docs/cli.md, skasd export).",
     )
     export.add_argument("--model", required=True, metavar="FILE", help="model file written by skasd evaluate --save")
     export.add_argument("--trust", action="store_true",

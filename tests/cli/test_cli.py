@@ -47,6 +47,7 @@ TINY = {
     "PseudoLabelIterator": dict(n_stages=2),
     "KMeansCosineScorer": dict(n_clusters=4),
     "SoundNetEmbedder": dict(device="cpu"),
+    "DenseAutoencoderScorer": dict(n_mels=32, hidden_units=[16], bottleneck=4, max_epochs=2, device="cpu"),
 }
 
 
@@ -938,6 +939,15 @@ def assert_export_scores_as_the_model(capsys, folder, model, exported):
     return json.loads((exported / "manifest.json").read_text())
 
 
+def export_tiny(capsys, folder, tmp_path, config):
+    """``skasd evaluate --save`` of a configuration at TINY's sizes, then the export check; the model file and manifest."""
+    (tmp_path / "tiny.toml").write_text(dump_toml(tiny(config)))
+    model = tmp_path / "model.skasd"
+    assert main(["evaluate", "--data", str(folder), "--pipeline", str(tmp_path / "tiny.toml"), "--out",
+                 str(tmp_path / "run"), "--save", str(model), "--quiet", "--no-plots"]) == 0
+    return model, assert_export_scores_as_the_model(capsys, folder, model, tmp_path / "exported")
+
+
 @pytest.mark.parametrize("preset", ["logmel-density", "logmel-knn", "logmel-mahalanobis"])
 def test_exported_models_score_as_the_pipelines(machines, tmp_path, capsys, preset):
     folder, _ = machines
@@ -961,12 +971,7 @@ TRAINED_EXPORTS = {
 
 @pytest.mark.parametrize("name", list(TRAINED_EXPORTS))
 def test_exported_trained_embedders_score_as_the_pipelines(machines, tmp_path, capsys, name):
-    folder, _ = machines
-    (tmp_path / "tiny.toml").write_text(dump_toml(tiny(TRAINED_EXPORTS[name])))
-    model = tmp_path / "model.skasd"
-    assert main(["evaluate", "--data", str(folder), "--pipeline", str(tmp_path / "tiny.toml"), "--out",
-                 str(tmp_path / "run"), "--save", str(model), "--quiet", "--no-plots"]) == 0
-    manifest = assert_export_scores_as_the_model(capsys, folder, model, tmp_path / "exported")
+    _, manifest = export_tiny(capsys, machines[0], tmp_path, TRAINED_EXPORTS[name])
     # The models of one shared embedder share its file; the others have one each.
     keys = [f"{machine}_{section}" for machine in ("fan", "gearbox") for section in ("00", "01")]
     shared = TRAINED_EXPORTS[name].get("shared_embedding") == "all"
@@ -976,15 +981,81 @@ def test_exported_trained_embedders_score_as_the_pipelines(machines, tmp_path, c
         {entry["frontend"] for entry in manifest["models"]})
 
 
+# The presets whose scorer is no plain scorer after an embedding step: the synthetic references of DADS-KNN,
+# the autoencoder's reconstruction errors, the ensemble's members and fusion.
+SCORER_EXPORTS = ["logmel-dads", "dcase-ae", "dcase-ae-mahalanobis", "mean-ensemble"]
+
+
+@pytest.mark.parametrize("preset", SCORER_EXPORTS)
+def test_exported_scorers_of_their_own_kind_score_as_the_pipelines(machines, tmp_path, capsys, preset):
+    model, manifest = export_tiny(capsys, machines[0], tmp_path, PRESETS[preset])
+    fitted = load_models(model)["models"]["fan", "00"]
+    with np.load(tmp_path / "exported" / "fan_00.scorer.npz", allow_pickle=False) as arrays:
+        arrays = dict(arrays)
+    if preset == "logmel-dads":  # the real and the synthetic references, a format 1 folder
+        assert fitted[-1].n_synthetic_ > 0
+        assert len(arrays["references"]) == len(fitted[-1].references_) == len(fitted[-1].scorer_.reference_factors_)
+        assert manifest["format"] == 1
+    else:
+        assert manifest["format"] == 2
+    if preset == "mean-ensemble":  # the two log-mel members share one front end, for every model
+        np.testing.assert_array_equal(arrays["weights"], np.full(3, 1 / 3))
+        assert [entry["frontend"] for entry in manifest["models"]] == [
+            ["fan_00.member0.frontend.pt", "fan_00.member0.frontend.pt", f"{key}.member2.frontend.pt"]
+            for key in ("fan_00", "fan_01", "gearbox_00", "gearbox_01")]
+    if preset == "dcase-ae-mahalanobis":
+        np.testing.assert_array_equal(arrays["target_precision"], fitted[-1].target_precision_)
+
+
 def test_export_refuses_a_pipeline_it_cannot_export(machines, tmp_path, capsys):
     folder, _ = machines
+    (tmp_path / "domain.toml").write_text(
+        '[[steps]]\nestimator = "LogMelStatistics"\n[[steps]]\nestimator = "DomainStandardizedScorer"\n')
     model = tmp_path / "model.skasd"
-    assert main(["evaluate", "--data", str(folder), "--pipeline", "logmel-dads", "--out", str(tmp_path / "run"),
-                 "--save", str(model), "--quiet", "--no-plots"]) == 0
+    assert main(["evaluate", "--data", str(folder), "--pipeline", str(tmp_path / "domain.toml"), "--out",
+                 str(tmp_path / "run"), "--save", str(model), "--quiet", "--no-plots"]) == 0
     message = error_of(capsys, "export", "--model", model, "--out", tmp_path / "exported")
-    assert message.startswith("cannot export the model of fan section 00 (LogMelStatistics -> DADSKNNScorer): "
-                              "exported are a waveform feature transformer")
+    assert message.startswith("cannot export the model of fan section 00 (LogMelStatistics -> "
+                              "DomainStandardizedScorer): exported are a waveform feature transformer")
     assert not (tmp_path / "exported").exists()
+    # In an ensemble, the error names the member.
+    (tmp_path / "ensemble.toml").write_text(dump_toml({"steps": [{"estimator": "ACPEnsemble", "params": {
+        "estimators": [
+            {"name": "density", "steps": [{"estimator": "LogMelStatistics"}, {"estimator": "LocalDensityKNNScorer"}]},
+            {"name": "by_domain", "steps": [{"estimator": "LogMelStatistics"},
+                                            {"estimator": "DomainStandardizedScorer"}]},
+        ], "weighting": "uniform", "standardize": "fit", "cv": 2}}]}))
+    assert main(["evaluate", "--data", str(folder), "--pipeline", str(tmp_path / "ensemble.toml"), "--out",
+                 str(tmp_path / "run2"), "--save", str(model), "--quiet", "--no-plots", "--overwrite"]) == 0
+    message = error_of(capsys, "export", "--model", model, "--out", tmp_path / "exported")
+    assert message.startswith("cannot export the model of fan section 00 (ACPEnsemble): its member 'by_domain' "
+                              "(LogMelStatistics -> DomainStandardizedScorer) is not exported; exported are a "
+                              "waveform feature transformer")
+    assert not (tmp_path / "exported").exists()
+
+
+def test_an_exported_manifest_naming_other_files_or_front_ends_is_refused(machines, tmp_path, capsys):
+    from skasd.export import load_exported
+
+    export_tiny(capsys, machines[0], tmp_path, PRESETS["logmel-knn"])
+    manifest = json.loads((tmp_path / "exported" / "manifest.json").read_text())
+    folder = str(tmp_path / "exported")
+    for change, message in [
+        ({"format": 3}, f"{folder!r}: exported-model format 3, not 1 to 2."),
+        ({"frontend": "../model.skasd"}, f"{folder!r}: the manifest names '../model.skasd', outside its folder."),
+        # One scorer, a list of front ends: only an ensemble's scorer takes several.
+        ({"frontend": ["fan_00.frontend.pt"]},
+         f"{folder!r}: the manifest's front ends of fan section 00 do not match its scorer 'fan_00.scorer.npz'."),
+    ]:
+        tampered = json.loads(json.dumps(manifest))
+        if "format" in change:
+            tampered.update(change)
+        else:
+            tampered["models"][0].update(change)
+        (tmp_path / "exported" / "manifest.json").write_text(json.dumps(tampered))
+        with pytest.raises(ValueError) as exc:
+            load_exported(tmp_path / "exported")
+        assert str(exc.value) == message
 
 
 class FrameNet(torch.nn.Module):
