@@ -190,3 +190,13 @@ def test_every_public_subpackage_is_an_attribute_of_skasd():
     code = "import sys, skasd; print('skasd.plotting' in sys.modules, 'matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == [
         "False", "False"]
+
+
+def test_test_modules_have_unique_names():
+    # The test folders are no packages: pytest imports each file by its name alone, and two files of one name
+    # stop the whole run at collection ("import file mismatch").
+    from collections import Counter
+
+    tests = Path(__file__).resolve().parent
+    names = Counter(path.name for path in tests.rglob("test_*.py"))
+    assert [name for name, count in names.items() if count > 1] == []
