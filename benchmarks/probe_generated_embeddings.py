@@ -1,8 +1,9 @@
 """What trained MultiBranchEmbedders keep of the generated anomalies: a probe beside log-mel statistics.
 
 The data of bench_pseudo_labels.py (``make_machine_sounds``: 4 machine
-types, section 00, 60 source + 6 target training clips of 1 s per type, 50
-test clips per type). For each representation of the clips:
+types, section 00, 60 source + 6 target training clips of 1 s per type, 100
+test clips per type: 25 normal and 25 anomalous per domain). For each
+representation of the clips:
 
 - log-mel statistics (no training);
 - the CPU-sized ``MultiBranchEmbedder`` of bench_pseudo_labels.py at
@@ -34,7 +35,19 @@ faults (``bearing_tones``, ``blade_damage``, ``looseness``, ``clicks``), and
 writes mean +- standard deviation over ``--seeds`` seeds, then the AUCs by
 anomaly kind.
 
-    .venv/bin/python benchmarks/probe_generated_embeddings.py [--seeds 3] [--epochs 10]
+``--sections 1 3`` runs the same on data with several sections per machine
+type (each a different unit: its own resonances and characteristic order;
+the clip counts above are per section), side by side with the same seeds.
+Everything is then per unit, as in DCASE: the scorers are fitted and the
+AUCs taken per machine type and section, and the auxiliary labels are
+``machine|section_<ss>|attributes``, the section/machine-ID classes of the
+DCASE 2020-2022 systems (the generator's sections share their attribute
+values, so the frame's ``aux_label``, ``machine|attributes``, would merge
+them); with one section they are the frame's ``aux_label``.
+``--representations`` keeps some rows only (all by default), and
+``--no-write`` prints the tables without writing docs/benchmarks.md.
+
+    .venv/bin/python benchmarks/probe_generated_embeddings.py [--seeds 3] [--epochs 10] [--sections 1 3]
 """
 
 import argparse
@@ -72,43 +85,51 @@ from skasd.datasets import make_machine_sounds  # noqa: E402
 from skasd.metrics import dcase_scores  # noqa: E402
 
 SECTION_TITLE = "## What trained embedders keep of the generated anomalies"
+#: The rows ``--representations`` chooses from, in the tables' order.
+REPRESENTATIONS = ("logmel", "init", "machine", "attributes", "bands4", "long", "spectrum")
 KIND_SETS = {
     "default": None,
     "order-locked": ("bearing_tones", "blade_damage", "looseness", "clicks"),
 }
 
 
+def units(frame):
+    """Each clip's machine unit, ``machine|section_<ss>``: the groups the scorers are fitted and scored on."""
+    return (frame["machine"] + "|section_" + frame["section"]).to_numpy()
+
+
 def official(embeddings, frame, target, fit, test, make_scorer):
     domain = frame["domain"].to_numpy()
+    unit = units(frame)
     scores = np.zeros(len(frame))
-    for machine in frame["machine"].unique():
-        rows = (frame["machine"] == machine).to_numpy()
+    for name in pd.unique(unit):
+        rows = unit == name
         scorer = make_scorer()
         fit_params = {"domain": domain[rows & fit]} if isinstance(scorer, KMeansCosineScorer) else {}
         scorer.fit(embeddings[rows & fit], **fit_params)
         scores[rows & test] = scorer.anomaly_score(embeddings[rows & test])
-    return dcase_scores(target[test], scores[test], domain[test], frame["machine"][test])[1]
+    return dcase_scores(target[test], scores[test], domain[test], frame["machine"][test], frame["section"][test])[1]
 
 
 def auc_by_kind(score, frame, target, test):
-    """Mean over machine types of the ROC AUC of the normal test clips against all, then each kind's, anomalies."""
-    machine = frame["machine"].to_numpy()
+    """Mean over units of the ROC AUC of the normal test clips against all, then each kind's, anomalies."""
+    unit = units(frame)
     kind = frame["anomaly_kind"].to_numpy()
     aucs = {}
     for name in ["all", *sorted(set(kind[test & (target == 1)]))]:
         values = []
-        for machine_type in np.unique(machine[test]):
-            rows = test & (machine == machine_type) & ((target == 0) | (name == "all") | (kind == name))
+        for unit_name in np.unique(unit[test]):
+            rows = test & (unit == unit_name) & ((target == 0) | (name == "all") | (kind == name))
             values.append(roc_auc_score(target[rows], score[rows]))
         aucs[name] = float(np.mean(values))
     return aucs
 
 
 def local_density_scores(embeddings, frame, fit, test):
-    machine = frame["machine"].to_numpy()
+    unit = units(frame)
     scores = np.zeros(len(frame))
-    for machine_type in np.unique(machine):
-        rows = machine == machine_type
+    for name in np.unique(unit):
+        rows = unit == name
         scorer = LocalDensityKNNScorer().fit(embeddings[rows & fit])
         scores[rows & test] = scorer.anomaly_score(embeddings[rows & test])
     return scores
@@ -125,11 +146,15 @@ def attribute_classifier(proba, classes, labels, frame, target, fit, test):
     predicted = np.asarray(classes)[proba.argmax(axis=1)]
     correct = (predicted == np.asarray(labels)) & known
     accuracies = {"train label accuracy": correct[fit].mean(), "label accuracy": correct[normal_source].mean()}
-    # Which part of machine|spd_<rpm>_load_<percent> it gets right, where its labels are those.
+    # Which part of machine[|section_<ss>]|spd_<rpm>_load_<percent> it gets right, where its labels are those.
     guessed = pd.Series(predicted).astype(str).str.extract(r"\|spd_(\d+)_load_(\d+)$")
     for part, column, guess in (("speed", "attr_spd", guessed[0]), ("load", "attr_load", guessed[1])):
         hits = guess.to_numpy() == frame[column].to_numpy()
         accuracies[f"{part} accuracy"] = hits[normal_source].mean() if guess.notna().all() else np.nan
+    # And the section (the unit), where its labels name one.
+    guess = pd.Series(predicted).astype(str).str.extract(r"\|section_(\d+)\|")[0]
+    hits = guess.to_numpy() == frame["section"].to_numpy()
+    accuracies["section accuracy"] = hits[normal_source].mean() if guess.notna().all() else np.nan
     return {name: float(value) for name, value in accuracies.items()}, -np.log(np.maximum(p_true, 1e-300))
 
 
@@ -170,37 +195,46 @@ def log_mel_classifier(features, fit, labels):
     return classifier.predict_proba(features), classifier.classes_, labels
 
 
-def run(seed, epochs, kind_set):
+def auxiliary_labels(frame, sections):
+    """The frame's ``aux_label`` (``machine|attributes``) for one section, ``machine|section_<ss>|attributes`` else."""
+    if sections == 1:
+        return frame["aux_label"].to_numpy()
+    return (units(frame) + "|" + frame["attributes"]).to_numpy()
+
+
+def run(seed, epochs, kind_set, sections=1, keep=None):
     torch.set_num_threads(1)
     data = make_machine_sounds(
-        n_sections=1, n_source_train=60, n_target_train=6, n_test_normal=25, n_test_anomalous=25,
+        n_sections=sections, n_source_train=60, n_target_train=6, n_test_normal=25, n_test_anomalous=25,
         duration=1.0, anomaly_kinds=KIND_SETS[kind_set], random_state=seed, n_jobs=-1, verbose=0,
     )
     frame = data.frame
     fit = (frame["split"] == "train").to_numpy()
     test = ~fit
-    aux = frame["aux_label"].to_numpy()
+    aux = auxiliary_labels(frame, sections)
     machine = frame["machine"].to_numpy()
     network = {**NETWORK, "max_epochs": epochs, "random_state": seed}
-    # Each representation: (build the fitted transformer, the labels it is a classifier of).
+    # Each representation: (its row's name, build the fitted transformer, the labels it is a classifier of).
     representations = {
-        "log-mel statistics (no training)": (
-            lambda: LogMelStatistics(sample_rate=data.sample_rate).fit(data.data[fit]), aux),
-        "MultiBranchEmbedder at initialisation": (lambda: MultiBranchEmbedder(
+        "logmel": ("log-mel statistics (no training)",
+                   lambda: LogMelStatistics(sample_rate=data.sample_rate).fit(data.data[fit]), aux),
+        "init": ("MultiBranchEmbedder at initialisation", lambda: MultiBranchEmbedder(
             **{**network, "max_epochs": 1, "lr": 1e-9}).fit(data.data[fit], aux[fit]), aux),
-        "MultiBranchEmbedder, machine type": (
-            lambda: MultiBranchEmbedder(**network).fit(data.data[fit], machine[fit]), machine),
-        "MultiBranchEmbedder, true attributes": (
-            lambda: MultiBranchEmbedder(**network).fit(data.data[fit], aux[fit]), aux),
-        "MultiBranchEmbedder, true attributes, 4 frequency bands (former design)": (lambda: MultiBranchEmbedder(
-            **network, n_frequency_bands=4).fit(data.data[fit], aux[fit]), aux),
-        f"MultiBranchEmbedder, true attributes, {4 * epochs} epochs": (lambda: MultiBranchEmbedder(
+        "machine": ("MultiBranchEmbedder, machine type",
+                    lambda: MultiBranchEmbedder(**network).fit(data.data[fit], machine[fit]), machine),
+        "attributes": ("MultiBranchEmbedder, true attributes",
+                       lambda: MultiBranchEmbedder(**network).fit(data.data[fit], aux[fit]), aux),
+        "bands4": ("MultiBranchEmbedder, true attributes, 4 frequency bands (former design)",
+                   lambda: MultiBranchEmbedder(**network, n_frequency_bands=4).fit(data.data[fit], aux[fit]), aux),
+        "long": (f"MultiBranchEmbedder, true attributes, {4 * epochs} epochs", lambda: MultiBranchEmbedder(
             **{**network, "max_epochs": 4 * epochs}).fit(data.data[fit], aux[fit]), aux),
-        "MultiBranchEmbedder spectrum branch only, true attributes": (lambda: MultiBranchEmbedder(
+        "spectrum": ("MultiBranchEmbedder spectrum branch only, true attributes", lambda: MultiBranchEmbedder(
             **{**network, "branches": ("spectrum",)}).fit(data.data[fit], aux[fit]), aux),
     }
     rows, kinds = [], []
-    for name, (build, labels) in representations.items():
+    for key, (name, build, labels) in representations.items():
+        if keep is not None and key not in keep:
+            continue
         transformer = build()
         embeddings = transformer.transform(data.data)
         if isinstance(transformer, MultiBranchEmbedder):
@@ -208,10 +242,10 @@ def run(seed, epochs, kind_set):
         else:
             classifier = log_mel_classifier(embeddings, fit, labels)
         row, by_kind = probe(embeddings, classifier, frame, data.target, fit, test, seed)
-        rows.append({"kinds": kind_set, "seed": seed, "representation": name, **row})
+        rows.append({"kinds": kind_set, "sections": sections, "seed": seed, "representation": name, **row})
         for score, aucs in by_kind.items():
-            kinds.extend({"kinds": kind_set, "seed": seed, "representation": name, "score": score,
-                          "anomaly kind": kind, "AUC": auc} for kind, auc in aucs.items())
+            kinds.extend({"kinds": kind_set, "sections": sections, "seed": seed, "representation": name,
+                          "score": score, "anomaly kind": kind, "AUC": auc} for kind, auc in aucs.items())
         print(rows[-1], flush=True)
     return rows, kinds
 
@@ -226,25 +260,48 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--sections", type=int, nargs="+", default=[1],
+                        help="sections (machine units) per machine type; several values run side by side")
+    parser.add_argument("--representations", nargs="+", choices=REPRESENTATIONS, default=list(REPRESENTATIONS),
+                        help="the rows to measure (all by default)")
+    parser.add_argument("--no-write", action="store_true", help="print the tables without writing docs/benchmarks.md")
     args = parser.parse_args()
+    if min(args.sections) < 1:
+        parser.error(f"--sections must be at least 1, got {min(args.sections)}")
     rows, kinds = [], []
     for kind_set in KIND_SETS:
-        for seed in range(args.seeds):
-            seed_rows, seed_kinds = run(seed, args.epochs, kind_set)
-            rows += seed_rows
-            kinds += seed_kinds
+        for sections in args.sections:
+            for seed in range(args.seeds):
+                seed_rows, seed_kinds = run(seed, args.epochs, kind_set, sections, set(args.representations))
+                rows += seed_rows
+                kinds += seed_kinds
     results = pd.DataFrame(rows)
     by_kind = pd.DataFrame(kinds)
+    # With the default one section the tables are those of the one-section probe; else they name the sections.
+    several = args.sections != [1]
+    options = ""
+    if several:
+        options += " --sections " + " ".join(map(str, args.sections))
+    if args.representations != list(REPRESENTATIONS):
+        options += " --representations " + " ".join(args.representations)
+    if args.no_write:
+        options += " --no-write"
     columns = {"k-means cosine": 4, "local density": 4, "probe AUC": 4, "machine 1-NN": 3,
                "train label accuracy": 3, "label accuracy": 3, "speed accuracy": 3, "load accuracy": 3,
                "classifier AUC": 4}
+    if several:
+        columns = {**dict(list(columns.items())[:-1]), "section accuracy": 3, "classifier AUC": 4}
     lines = [
         SECTION_TITLE,
         "",
-        f"`benchmarks/probe_generated_embeddings.py --seeds {args.seeds} --epochs {args.epochs}`, "
+        f"`benchmarks/probe_generated_embeddings.py --seeds {args.seeds} --epochs {args.epochs}{options}`, "
         f"{date.today().isoformat()}, {os.cpu_count()} CPU cores, {platform.machine()}. The generated data of the "
-        "PseudoLabelIterator ablation (4 machine types, 60 source + 6 target training clips of 1 s per type, 50 test "
-        "clips per type), one section, with the generator's default anomaly kinds (bearing_defect, imbalance, "
+        "PseudoLabelIterator ablation (4 machine types, 60 source + 6 target training clips of 1 s per type, 100 test "
+        + ("clips per type), one section, " if not several else
+           f"clips per type and section), {' and '.join(map(str, args.sections))} sections per machine type (each "
+           "section a different unit; scorers fitted and AUCs taken per machine type and section; auxiliary labels "
+           "machine|section|attributes), ")
+        + "with the generator's default anomaly kinds (bearing_defect, imbalance, "
         "harmonic_change, friction) and with its order-locked faults (bearing_tones, blade_damage, looseness, clicks; "
         "docs/generator.md). Official DCASE 2023 score per scorer (fitted per machine type on the training clips); "
         "probe AUC: 5-fold cross-validated ROC AUC of a logistic regression trained on the test clips' own labels (is "
@@ -253,42 +310,47 @@ def main():
         "representation was trained on (for log-mel statistics: a logistic regression of machine|attributes on them; "
         "for a network: its own softmax), its accuracy on the training clips and on the normal source-domain test "
         "clips, of the speed and of the load it names for those clips (where its labels are machine|attributes; "
-        "3 speeds and 2 loads per machine type in the source domain), and the ROC AUC of "
+        "3 speeds and 2 loads per machine type in the source domain), "
+        + ("and of the section (where its labels name one), " if several else "")
+        + "and the ROC AUC of "
         "`-log p(true label)` as an anomaly score (normal test clips against anomalous ones, per machine type, "
         f"averaged). CPU-sized network of that ablation, {args.epochs} epochs. Mean +- standard deviation over "
         f"{args.seeds} seeds (0 to {args.seeds - 1}).",
         "",
-        "| anomaly kinds | representation | " + " | ".join(columns) + " |",
-        "|---|---|" + "---:|" * len(columns),
+        "| anomaly kinds | " + ("sections | " if several else "") + "representation | " + " | ".join(columns) + " |",
+        "|---|" + ("---:|" if several else "") + "---|" + "---:|" * len(columns),
     ]
-    for (kind_set, name), group in results.groupby(["kinds", "representation"], sort=False):
+    for (kind_set, sections, name), group in results.groupby(["kinds", "sections", "representation"], sort=False):
         cells = " | ".join(_cell(group[column].to_numpy(), digits) for column, digits in columns.items())
-        lines.append(f"| {kind_set} | {name} | {cells} |")
+        lines.append(f"| {kind_set} | " + (f"{sections} | " if several else "") + f"{name} | {cells} |")
     lines += [
         "",
         "By anomaly kind (ROC AUC of the normal test clips against that kind's anomalous ones, per machine type, "
         f"averaged; mean +- standard deviation over {args.seeds} seeds): local density on the representation, and "
         "the attribute classifier's `-log p(true label)`.",
         "",
-        "| anomaly kind | log-mel statistics, local density | log-mel classifier | trained embedder "
-        "(true attributes), local density | trained embedder's softmax |",
-        "|---|---:|---:|---:|---:|",
+        "| anomaly kind | " + ("sections | " if several else "") + "log-mel statistics, local density | "
+        "log-mel classifier | trained embedder (true attributes), local density | trained embedder's softmax |",
+        "|---|" + ("---:|" if several else "") + "---:|---:|---:|---:|",
     ]
     shown = ["log-mel statistics (no training)", "MultiBranchEmbedder, true attributes"]
     for kind_set in KIND_SETS:
         observed = by_kind.loc[by_kind["kinds"] == kind_set, "anomaly kind"].unique()
         for kind in ["all", *sorted(set(observed) - {"all"})]:
-            cells = []
-            for name in shown:
-                for score in ("local density", "classifier"):
-                    rows_ = by_kind[(by_kind["kinds"] == kind_set) & (by_kind["representation"] == name)
-                                    & (by_kind["score"] == score) & (by_kind["anomaly kind"] == kind)]
-                    cells.append(_cell(rows_["AUC"].to_numpy(), 3))
-            label = f"all ({kind_set})" if kind == "all" else kind
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+            for sections in args.sections:
+                cells = []
+                for name in shown:
+                    for score in ("local density", "classifier"):
+                        rows_ = by_kind[(by_kind["kinds"] == kind_set) & (by_kind["sections"] == sections)
+                                        & (by_kind["representation"] == name) & (by_kind["score"] == score)
+                                        & (by_kind["anomaly kind"] == kind)]
+                        cells.append(_cell(rows_["AUC"].to_numpy(), 3))
+                label = f"all ({kind_set})" if kind == "all" else kind
+                lines.append(f"| {label} | " + (f"{sections} | " if several else "") + " | ".join(cells) + " |")
     section = "\n".join(lines) + "\n"
     print(section)
-    write_section(section)
+    if not args.no_write:
+        write_section(section)
 
 
 if __name__ == "__main__":
