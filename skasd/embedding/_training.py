@@ -17,6 +17,8 @@ mixup on the inputs.
 
 import contextlib
 import copy
+import signal
+import threading
 
 import numpy as np
 import torch
@@ -419,6 +421,31 @@ class TrainedEmbedderMixin:
         return tags
 
 
+@contextlib.contextmanager
+def _sigint_watched():
+    """A list that receives SIGINT's number if Ctrl-C comes while the block runs (main thread only).
+
+    skorch's callbacks raise KeyboardInterrupt to stop training (EarlyStopping
+    does): only the signal tells Ctrl-C apart. The handler notes it, then
+    hands over to the one it replaces, which raises the KeyboardInterrupt.
+    """
+    signalled = []
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if not callable(previous):  # another thread, or Ctrl-C ignored or left to the system: nothing to watch
+        yield signalled
+        return
+
+    def note_and_pass_on(number, frame):
+        signalled.append(number)
+        previous(number, frame)
+
+    signal.signal(signal.SIGINT, note_and_pass_on)
+    try:
+        yield signalled
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _TrainingInterrupted(Exception):  # noqa: N818 - it carries a KeyboardInterrupt, it is no error
     """A KeyboardInterrupt on its way through skorch's ``partial_fit``, which would swallow it."""
 
@@ -451,10 +478,13 @@ class TrainingHooksNet(NeuralNet):
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """skorch's training loop, with Ctrl-C passed through: see :meth:`partial_fit`."""
-        try:
-            return super().fit_loop(X, y, epochs=epochs, **fit_params)
-        except KeyboardInterrupt as exc:
-            raise _TrainingInterrupted from exc
+        with _sigint_watched() as signalled:
+            try:
+                return super().fit_loop(X, y, epochs=epochs, **fit_params)
+            except KeyboardInterrupt as exc:
+                if signalled:
+                    raise _TrainingInterrupted from exc
+                raise  # a callback's way to stop training (skorch's EarlyStopping): skorch ends it
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """skorch's ``partial_fit``, but Ctrl-C stops the program instead of only the training.
@@ -462,7 +492,9 @@ class TrainingHooksNet(NeuralNet):
         skorch ends training on a KeyboardInterrupt and returns as if it had
         finished, which suits an interactive session. An skasd estimator would
         then go on with a half-trained network, and a command-line run would
-        write its scores, without a word.
+        write its scores, without a word. A KeyboardInterrupt that a callback
+        raises without a signal (``EarlyStopping`` stops training so) still
+        ends only the training.
         """
         try:
             return super().partial_fit(X, y, classes=classes, **fit_params)
