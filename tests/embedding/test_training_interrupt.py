@@ -41,7 +41,15 @@ def test_a_callbacks_keyboard_interrupt_ends_only_the_training():
     assert len(net.history) == 2  # stopped after epoch 2, and fit returned, as skorch's EarlyStopping needs
 
 
-def test_ctrl_c_during_training_is_not_swallowed():
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own SIGINT handler, as in an interactive shell (a process started in the background ignores SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_during_training_is_not_swallowed(python_sigint_handler):
     with pytest.raises(KeyboardInterrupt):
         tiny_net("signal").fit(*data())
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
