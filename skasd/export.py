@@ -32,8 +32,8 @@ per member (``<machine>_<section>.member<m>.frontend.pt``; the manifest lists
 them, a file per distinct front end) and one ``.npz``, kind ``"ensemble"``:
 each member's scorer arrays prefixed ``member<m>.``, and the fusion's
 ``score_mean``, ``score_scale`` and ``weights``, so that the anomaly score is
-``((a - score_mean) / score_scale) @ weights`` of the members' anomaly scores
-``a`` and the threshold ``-offset_``, as ``ACPEnsemble.score_samples`` and
+the sum over the members of ``(a - score_mean) / score_scale * weights``
+(``a``: their anomaly scores) and the threshold ``-offset_``, as ``ACPEnsemble.score_samples`` and
 ``decision_function`` compute them. A folder of these two is format 2; one
 of the others alone, format 1 (which skasd releases before them read).
 
@@ -404,7 +404,8 @@ class _SlimScorer:
         """Anomaly scores of one front end's output (of each member's, in a list, for an ensemble)."""
         if self.kind == "ensemble":  # ACPEnsemble: the weighted sum of the standardised member scores
             raw = np.column_stack([member.anomaly_score(output) for member, output in zip(self.members, features)])
-            return ((raw - self.arrays["score_mean"]) / self.arrays["score_scale"]) @ self.arrays["weights"]
+            # Row by row, as ACPEnsemble sums them: a clip's score does not depend on the clips beside it.
+            return np.sum((raw - self.arrays["score_mean"]) / self.arrays["score_scale"] * self.arrays["weights"], axis=1)
         if self.kind in ("mse", "selective_mahalanobis"):  # DenseAutoencoderScorer, from each clip's error vectors
             errors = np.asarray(features, dtype=np.float32).astype(np.float64)
             if self.kind == "mse":
