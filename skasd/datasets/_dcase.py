@@ -232,14 +232,20 @@ def clip_length(root, machine_types=None, split=None, *, sample_rate=None):
     >>> load_dcase(root, machine_types="fan", duration=n_samples / rate, verbose=0).data.shape
     (4, 192000)
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # load_dcase says them when it reads the files
-        records = _records(root, machine_types, split, strict=False)
-    sample_rate, infos = _common_sample_rate(records, sample_rate)
+    records, sample_rate, infos = _headers(root, machine_types, split, sample_rate)
     n_samples = _default_length(records, infos, sample_rate)
     # Said here, as load_dcase says them: the parts read with this duration will not.
     _warn_if_lengths_stand_out(records, infos, sample_rate, n_samples)
     return int(sample_rate), n_samples
+
+
+def _headers(root, machine_types, split, sample_rate):
+    """The records of the files :func:`load_dcase` would read, the common sample rate and each file's header."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # load_dcase says them when it reads the files
+        records = _records(root, machine_types, split, strict=False)
+    sample_rate, infos = _common_sample_rate(records, sample_rate)
+    return records, sample_rate, infos
 
 
 def longest_clip(root, machine_types=None, split=None, *, sample_rate=None):
@@ -267,10 +273,7 @@ def longest_clip(root, machine_types=None, split=None, *, sample_rate=None):
     >>> longest_clip("../shared/data/dcase2023t2_dev_samples")  # ToyCar and ToyTrain clips last 12 s
     (16000, 192000)
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # load_dcase says them when it reads the files
-        records = _records(root, machine_types, split, strict=False)
-    sample_rate, infos = _common_sample_rate(records, sample_rate)
+    records, sample_rate, infos = _headers(root, machine_types, split, sample_rate)
     return int(sample_rate), _longest_length(infos, sample_rate)
 
 
