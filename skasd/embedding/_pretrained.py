@@ -268,11 +268,12 @@ FROZEN_PARAMETERS_DOC = """\
     batch_size : int, default=1
         Clips embedded together. One at a time by default: a clip's
         embedding then does not depend on the clips embedded with it
-        (convolutions round differently for other batch shapes: every
-        SoundNet feature moves in its last digits, and scores by up to 7e-5
-        relative), so that ``skasd score`` and ``skasd monitor``, which see
-        one clip, give exactly what ``skasd evaluate`` computed. It costs
-        about 20 % against batches of 4 on CPU; raise it on a GPU.
+        (convolutions round differently for other batch shapes: with
+        batches of 4 every SoundNet feature moves in its last digits), so
+        that ``skasd score`` and ``skasd monitor``, which see one clip, give
+        exactly what ``skasd evaluate`` computed. It costs about 15 % against
+        batches of 4 on CPU (benchmarks/bench_batch_invariance.py); raise it
+        on a GPU.
 
     device : str, default="auto"
         Where the model runs: ``"auto"`` (CUDA when available, else CPU),
