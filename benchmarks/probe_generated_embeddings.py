@@ -44,10 +44,16 @@ AUCs taken per machine type and section, and the auxiliary labels are
 DCASE 2020-2022 systems (the generator's sections share their attribute
 values, so the frame's ``aux_label``, ``machine|attributes``, would merge
 them); with one section they are the frame's ``aux_label``.
-``--representations`` keeps some rows only (all by default), and
-``--no-write`` prints the tables without writing docs/benchmarks.md.
+``--source-clips 60 240 960`` does the same with more training clips per
+machine type and section (the target domain keeps a tenth as many, and
+the test clips stay as they are): does the embedder carry the anomalies once
+it has enough clips to learn the attributes rather than the clips?
+``--kinds`` keeps one set of anomaly kinds, ``--representations`` some rows
+only (all by default), and ``--no-write`` prints the tables without writing
+docs/benchmarks.md.
 
     .venv/bin/python benchmarks/probe_generated_embeddings.py [--seeds 3] [--epochs 10] [--sections 1 3]
+        [--source-clips 60 240] [--kinds default order-locked]
 """
 
 import argparse
@@ -90,6 +96,13 @@ REPRESENTATIONS = ("logmel", "init", "machine", "attributes", "bands4", "long", 
 KIND_SETS = {
     "default": None,
     "order-locked": ("bearing_tones", "blade_damage", "looseness", "clicks"),
+}
+
+
+#: How the section's text names each set of anomaly kinds.
+KIND_TEXT = {
+    "default": "the generator's default anomaly kinds (bearing_defect, imbalance, harmonic_change, friction)",
+    "order-locked": "the generator's order-locked faults (bearing_tones, blade_damage, looseness, clicks)",
 }
 
 
@@ -202,10 +215,10 @@ def auxiliary_labels(frame, sections):
     return (units(frame) + "|" + frame["attributes"]).to_numpy()
 
 
-def run(seed, epochs, kind_set, sections=1, keep=None):
+def run(seed, epochs, kind_set, sections=1, keep=None, source_clips=60):
     torch.set_num_threads(1)
     data = make_machine_sounds(
-        n_sections=sections, n_source_train=60, n_target_train=6, n_test_normal=25, n_test_anomalous=25,
+        n_sections=sections, n_source_train=source_clips, n_target_train=max(1, source_clips // 10), n_test_normal=25, n_test_anomalous=25,
         duration=1.0, anomaly_kinds=KIND_SETS[kind_set], random_state=seed, n_jobs=-1, verbose=0,
     )
     frame = data.frame
@@ -242,10 +255,11 @@ def run(seed, epochs, kind_set, sections=1, keep=None):
         else:
             classifier = log_mel_classifier(embeddings, fit, labels)
         row, by_kind = probe(embeddings, classifier, frame, data.target, fit, test, seed)
-        rows.append({"kinds": kind_set, "sections": sections, "seed": seed, "representation": name, **row})
+        setting = {"kinds": kind_set, "sections": sections, "source clips": source_clips, "seed": seed}
+        rows.append({**setting, "representation": name, **row})
         for score, aucs in by_kind.items():
-            kinds.extend({"kinds": kind_set, "sections": sections, "seed": seed, "representation": name,
-                          "score": score, "anomaly kind": kind, "AUC": auc} for kind, auc in aucs.items())
+            kinds.extend({**setting, "representation": name, "score": score, "anomaly kind": kind, "AUC": auc}
+                         for kind, auc in aucs.items())
         print(rows[-1], flush=True)
     return rows, kinds
 
@@ -262,26 +276,39 @@ def main():
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--sections", type=int, nargs="+", default=[1],
                         help="sections (machine units) per machine type; several values run side by side")
+    parser.add_argument("--source-clips", type=int, nargs="+", default=[60],
+                        help="source-domain training clips per machine type and section; several run side by side")
+    parser.add_argument("--kinds", nargs="+", choices=list(KIND_SETS), default=list(KIND_SETS),
+                        help="the sets of anomaly kinds to generate (both by default)")
     parser.add_argument("--representations", nargs="+", choices=REPRESENTATIONS, default=list(REPRESENTATIONS),
                         help="the rows to measure (all by default)")
     parser.add_argument("--no-write", action="store_true", help="print the tables without writing docs/benchmarks.md")
     args = parser.parse_args()
     if min(args.sections) < 1:
         parser.error(f"--sections must be at least 1, got {min(args.sections)}")
+    if min(args.source_clips) < 1:
+        parser.error(f"--source-clips must be at least 1, got {min(args.source_clips)}")
     rows, kinds = [], []
-    for kind_set in KIND_SETS:
+    for kind_set in args.kinds:
         for sections in args.sections:
-            for seed in range(args.seeds):
-                seed_rows, seed_kinds = run(seed, args.epochs, kind_set, sections, set(args.representations))
-                rows += seed_rows
-                kinds += seed_kinds
+            for source_clips in args.source_clips:
+                for seed in range(args.seeds):
+                    seed_rows, seed_kinds = run(
+                        seed, args.epochs, kind_set, sections, set(args.representations), source_clips)
+                    rows += seed_rows
+                    kinds += seed_kinds
     results = pd.DataFrame(rows)
     by_kind = pd.DataFrame(kinds)
     # With the default one section the tables are those of the one-section probe; else they name the sections.
     several = args.sections != [1]
+    sizes = args.source_clips != [60]
     options = ""
     if several:
         options += " --sections " + " ".join(map(str, args.sections))
+    if sizes:
+        options += " --source-clips " + " ".join(map(str, args.source_clips))
+    if args.kinds != list(KIND_SETS):
+        options += " --kinds " + " ".join(args.kinds)
     if args.representations != list(REPRESENTATIONS):
         options += " --representations " + " ".join(args.representations)
     if args.no_write:
@@ -296,14 +323,16 @@ def main():
         "",
         f"`benchmarks/probe_generated_embeddings.py --seeds {args.seeds} --epochs {args.epochs}{options}`, "
         f"{date.today().isoformat()}, {os.cpu_count()} CPU cores, {platform.machine()}. The generated data of the "
-        "PseudoLabelIterator ablation (4 machine types, 60 source + 6 target training clips of 1 s per type, 100 test "
+        "PseudoLabelIterator ablation (4 machine types, "
+        + ("60 source + 6 target" if not sizes else
+           " or ".join(f"{n} source + {max(1, n // 10)} target" for n in args.source_clips))
+        + " training clips of 1 s per type, 100 test "
         + ("clips per type), one section, " if not several else
            f"clips per type and section), {' and '.join(map(str, args.sections))} sections per machine type (each "
            "section a different unit; scorers fitted and AUCs taken per machine type and section; auxiliary labels "
            "machine|section|attributes), ")
-        + "with the generator's default anomaly kinds (bearing_defect, imbalance, "
-        "harmonic_change, friction) and with its order-locked faults (bearing_tones, blade_damage, looseness, clicks; "
-        "docs/generator.md). Official DCASE 2023 score per scorer (fitted per machine type on the training clips); "
+        + "with " + " and with ".join(KIND_TEXT[kind_set] for kind_set in args.kinds)
+        + " (docs/generator.md). Official DCASE 2023 score per scorer (fitted per machine type on the training clips); "
         "probe AUC: 5-fold cross-validated ROC AUC of a logistic regression trained on the test clips' own labels (is "
         "the anomaly linearly present at all?); machine 1-NN: cosine 1-NN accuracy of the test clips' machine type "
         "against the training clips; label accuracy and classifier AUC: the classifier of the labels the "
@@ -317,36 +346,43 @@ def main():
         f"averaged). CPU-sized network of that ablation, {args.epochs} epochs. Mean +- standard deviation over "
         f"{args.seeds} seeds (0 to {args.seeds - 1}).",
         "",
-        "| anomaly kinds | " + ("sections | " if several else "") + "representation | " + " | ".join(columns) + " |",
-        "|---|" + ("---:|" if several else "") + "---|" + "---:|" * len(columns),
+        "| anomaly kinds | " + ("sections | " if several else "") + ("source clips | " if sizes else "")
+        + "representation | " + " | ".join(columns) + " |",
+        "|---|" + ("---:|" if several else "") + ("---:|" if sizes else "") + "---|" + "---:|" * len(columns),
     ]
-    for (kind_set, sections, name), group in results.groupby(["kinds", "sections", "representation"], sort=False):
+    for (kind_set, sections, source_clips, name), group in results.groupby(
+            ["kinds", "sections", "source clips", "representation"], sort=False):
         cells = " | ".join(_cell(group[column].to_numpy(), digits) for column, digits in columns.items())
-        lines.append(f"| {kind_set} | " + (f"{sections} | " if several else "") + f"{name} | {cells} |")
+        lines.append(f"| {kind_set} | " + (f"{sections} | " if several else "")
+                     + (f"{source_clips} | " if sizes else "") + f"{name} | {cells} |")
     lines += [
         "",
         "By anomaly kind (ROC AUC of the normal test clips against that kind's anomalous ones, per machine type, "
         f"averaged; mean +- standard deviation over {args.seeds} seeds): local density on the representation, and "
         "the attribute classifier's `-log p(true label)`.",
         "",
-        "| anomaly kind | " + ("sections | " if several else "") + "log-mel statistics, local density | "
+        "| anomaly kind | " + ("sections | " if several else "") + ("source clips | " if sizes else "")
+        + "log-mel statistics, local density | "
         "log-mel classifier | trained embedder (true attributes), local density | trained embedder's softmax |",
-        "|---|" + ("---:|" if several else "") + "---:|---:|---:|---:|",
+        "|---|" + ("---:|" if several else "") + ("---:|" if sizes else "") + "---:|---:|---:|---:|",
     ]
     shown = ["log-mel statistics (no training)", "MultiBranchEmbedder, true attributes"]
-    for kind_set in KIND_SETS:
+    for kind_set in args.kinds:
         observed = by_kind.loc[by_kind["kinds"] == kind_set, "anomaly kind"].unique()
         for kind in ["all", *sorted(set(observed) - {"all"})]:
             for sections in args.sections:
-                cells = []
-                for name in shown:
-                    for score in ("local density", "classifier"):
-                        rows_ = by_kind[(by_kind["kinds"] == kind_set) & (by_kind["sections"] == sections)
-                                        & (by_kind["representation"] == name) & (by_kind["score"] == score)
-                                        & (by_kind["anomaly kind"] == kind)]
-                        cells.append(_cell(rows_["AUC"].to_numpy(), 3))
-                label = f"all ({kind_set})" if kind == "all" else kind
-                lines.append(f"| {label} | " + (f"{sections} | " if several else "") + " | ".join(cells) + " |")
+                for source_clips in args.source_clips:
+                    cells = []
+                    for name in shown:
+                        for score in ("local density", "classifier"):
+                            rows_ = by_kind[(by_kind["kinds"] == kind_set) & (by_kind["sections"] == sections)
+                                            & (by_kind["source clips"] == source_clips)
+                                            & (by_kind["representation"] == name) & (by_kind["score"] == score)
+                                            & (by_kind["anomaly kind"] == kind)]
+                            cells.append(_cell(rows_["AUC"].to_numpy(), 3))
+                    label = f"all ({kind_set})" if kind == "all" else kind
+                    lines.append(f"| {label} | " + (f"{sections} | " if several else "")
+                                 + (f"{source_clips} | " if sizes else "") + " | ".join(cells) + " |")
     section = "\n".join(lines) + "\n"
     print(section)
     if not args.no_write:
