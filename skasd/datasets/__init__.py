@@ -1,6 +1,7 @@
 """Loaders, generators and writers for DCASE Task 2 style data sets."""
 
 from ._dcase import clip_length, load_dcase, longest_clip, save_dcase
+from ._extra_classes import make_extra_classes
 from ._fetch import fetch_dcase, get_data_home
 from ._frame import FRAME_COLUMNS, first_normals_split
 from ._generator import make_machine_sounds
@@ -20,6 +21,7 @@ __all__ = [
     "load_dcase",
     "load_dcase_supplemental",
     "longest_clip",
+    "make_extra_classes",
     "make_machine_sounds",
     "parse_dcase_filename",
     "read_ground_truth",
