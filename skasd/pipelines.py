@@ -20,6 +20,7 @@ import time
 import warnings
 
 import numpy as np
+import pandas as pd
 import sklearn
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
@@ -305,7 +306,8 @@ def _rows(frame, machine=None, section=None):
     return rows
 
 
-def fit_models(make_pipeline, X, frame, *, shared_embedding="none", y=None, fit_params=None, log=None):
+def fit_models(make_pipeline, X, frame, *, shared_embedding="none", y=None, fit_params=None, extra_classes=None,
+               log=None):
     """One fitted pipeline per machine type and section of the training clips.
 
     Parameters
@@ -329,6 +331,15 @@ def fit_models(make_pipeline, X, frame, *, shared_embedding="none", y=None, fit_
         Further fit parameters of the pipeline (or, with a shared
         embedding, of its embedding steps), as :func:`fit_pipeline` takes
         them, given to every fit of it.
+    extra_classes : tuple (X_extra, frame_extra), default=None
+        Clips of further machine types that join every fit of the shared
+        embedding steps, as further classes, and nothing else: no scorer is
+        fitted on them and no model is returned for them (e.g.
+        :func:`skasd.datasets.make_extra_classes`, at the length of ``X``).
+        Their ``machine`` names must differ from those of ``frame``. Needs
+        ``shared_embedding`` "machine" or "all". The embedding's fit then
+        takes a copy of its training clips and these in memory, not views
+        of ``X``.
     log : callable, default=None
         Called with a progress message (e.g. ``print``).
 
@@ -340,6 +351,8 @@ def fit_models(make_pipeline, X, frame, *, shared_embedding="none", y=None, fit_
     log = log or (lambda message: None)
     frame = frame.reset_index(drop=True)
     models = {}
+    if extra_classes is not None:
+        extra_classes = _check_extra_classes(extra_classes, X, frame, shared_embedding)
     if shared_embedding == "none":
         for machine, section in _groups(frame):
             rows = _rows(frame, machine, section)
@@ -360,9 +373,15 @@ def fit_models(make_pipeline, X, frame, *, shared_embedding="none", y=None, fit_
                 "shared_embedding needs a pipeline of at least two steps (embedding steps, then a scorer)."
             )
         started = time.perf_counter()
-        embedder = fit_pipeline(template[:-1], take_rows(X, rows), frame[rows], y=y, fit_params=fit_params)
+        X_group, frame_group = take_rows(X, rows), frame[rows]
+        if extra_classes is not None:
+            X_group = np.concatenate([X_group, extra_classes[0]])
+            frame_group = pd.concat([frame_group, extra_classes[1]], ignore_index=True)
+        embedder = fit_pipeline(template[:-1], X_group, frame_group, y=y, fit_params=fit_params)
         what = "all machine types" if group is None else group
-        log(f"  embedding steps of {what}: fitted on {rows.sum()} clips ({time.perf_counter() - started:.1f} s)")
+        extra = "" if extra_classes is None else f" and {len(extra_classes[1])} clips of further classes"
+        log(f"  embedding steps of {what}: fitted on {rows.sum()} clips{extra} "
+            f"({time.perf_counter() - started:.1f} s)")
         scorer_name, scorer = template.steps[-1]
         for machine, section in _groups(frame[rows]):
             section_rows = _rows(frame, machine, section)
@@ -373,6 +392,47 @@ def fit_models(make_pipeline, X, frame, *, shared_embedding="none", y=None, fit_
             log(f"  {machine} section {section}: scorer fitted on {section_rows.sum()} clips "
                 f"({time.perf_counter() - started:.1f} s)")
     return models
+
+
+def trains_a_classifier(estimator):
+    """Whether an estimator, or one inside it, learns its embedding by telling auxiliary classes apart.
+
+    True for :class:`~skasd.MultiBranchEmbedder`,
+    :class:`~skasd.ViTArcFaceEmbedder` and the methods that train one
+    (:class:`~skasd.PseudoLabelIterator`,
+    :class:`~skasd.pseudo_labels.WardDAPEmbedder`), wherever they sit in a
+    pipeline or ensemble: the estimators whose training gains from further
+    classes (``fit_models(..., extra_classes=...)``).
+    """
+    from .embedding import MultiBranchEmbedder, ViTArcFaceEmbedder
+    from .pseudo_labels import PseudoLabelIterator, WardDAPEmbedder
+
+    classifiers = (MultiBranchEmbedder, ViTArcFaceEmbedder, PseudoLabelIterator, WardDAPEmbedder)
+    if isinstance(estimator, classifiers):
+        return True
+    params = estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
+    return any(isinstance(value, classifiers) for value in params.values())
+
+
+def _check_extra_classes(extra_classes, X, frame, shared_embedding):
+    """``(X_extra, frame_extra)`` checked against the training clips, with the frame's index reset."""
+    if shared_embedding not in ("machine", "all"):
+        raise ValueError(
+            "extra_classes join the training of a shared embedding: they need shared_embedding 'machine' or "
+            f"'all'; got {shared_embedding!r}."
+        )
+    X_extra, frame_extra = extra_classes
+    if len(X_extra) != len(frame_extra):
+        raise ValueError(f"extra_classes holds {len(X_extra)} clips but {len(frame_extra)} frame rows.")
+    if np.shape(X_extra)[1:] != np.shape(X)[1:]:
+        raise ValueError(
+            f"extra_classes' clips have {np.shape(X_extra)[1:]} samples, the training clips {np.shape(X)[1:]}: "
+            "generate them at the training clips' length."
+        )
+    shared = sorted(set(frame["machine"].astype(str)) & set(frame_extra["machine"].astype(str)))
+    if shared:
+        raise ValueError(f"extra_classes' machine types must differ from the training clips'; both hold {shared}.")
+    return X_extra, frame_extra.reset_index(drop=True)
 
 
 def threshold(model):
