@@ -15,7 +15,13 @@ from ..persistence import save_models
 from ..utils._rows import take_rows
 from ._common import NAMED_SPLITS, CLIError, printer
 from ._output import TEMPORARY_PREFIXES, claimed_out, format_table, staged, write_run
-from ._pipelines import check_ends_in_a_scorer, factory, fit_and_score, resolve_pipeline
+from ._pipelines import (
+    check_ends_in_a_scorer,
+    factory,
+    fit_and_score,
+    generated_classes_setting,
+    resolve_pipeline,
+)
 
 
 def check_layout(root, machine_types):
@@ -296,7 +302,10 @@ def _evaluate(args, held):
 
     say = printer(args.verbose)
     label, config = resolve_pipeline(args.pipeline)
-    check_ends_in_a_scorer(build_pipeline(config, where=label), label)  # a bad configuration fails now
+    # A bad configuration, or options it cannot take, fail now, before the data are read.
+    model = build_pipeline(config, where=label)
+    check_ends_in_a_scorer(model, label)
+    generated_classes_setting(config, model, label, args)
     found = check_layout(args.data, args.machine_types)
     split = "test" if args.split else None
     if not any("test" in splits for splits in found.values()):

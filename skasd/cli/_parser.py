@@ -25,6 +25,19 @@ def _supplemental_kind(text):
     return machine, kind
 
 
+def _generated_classes(text):
+    """``auto`` or a number of clips, 0 or more (argparse type)."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of clips, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a number of clips, 0 or more, got {text!r}")
+    return value
+
+
 def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", action="store_true", help="print results only, no progress")
@@ -83,6 +96,11 @@ def build_parser():
                           help="what a machine type's DCASE 2025 supplemental/ clips hold, 'machine' (clean machine "
                           "sound) or 'noise' (background alone), where their file names do not say it: noise clips "
                           "are mixed into the training clips of the embedders that take noise")
+    evaluate.add_argument("--generated-classes", type=_generated_classes, default="auto", metavar="N",
+                          help="generated clips of each of four further machine types (generated_fan, _pump, "
+                          "_gearbox, _bearing) that join the training of a shared embedding that learns classes "
+                          "(multibranch-kmeans, pseudo-label-iterator, ward-dap); they are not scored. 'auto' "
+                          "(default): 30 where that embedding would see one machine type, else none; 0: never")
     evaluate.add_argument("--ground-truth", default=None, metavar="FILE",
                           help="the organisers' evaluation data list of the year: gives an evaluation set's test "
                           "clips their domain, label and attributes, so that it is scored")

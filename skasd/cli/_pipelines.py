@@ -69,12 +69,68 @@ def factory(config, label, sample_rate, args, verbose):
     def make():
         return build_pipeline(config, where=label, context=context)
 
+    make.random_state, make.n_jobs = args.random_state, args.n_jobs
+
     model = make()
     check_ends_in_a_scorer(model, label)  # fail now, on a bad configuration, not after loading the data
+    make.generated_classes = generated_classes_setting(config, model, label, args)
+    make.sample_rate = sample_rate
     # A step with an external pool (PseudoLabelIterator) gets the data folder's supplemental clips, if any,
     # read when fitting, at the training clips' length.
     make.external_pool = supplemental_pool(model, args, sample_rate)
     return make
+
+
+def generated_classes_setting(config, model, label, args):
+    """``--generated-classes`` checked against the pipeline: "auto", or a number of clips (0: none)."""
+    from ..pipelines import trains_a_classifier
+
+    setting = getattr(args, "generated_classes", "auto")
+    if setting in ("auto", 0):
+        return setting
+    if config.get("shared_embedding", "none") == "none" or not trains_a_classifier(model):
+        raise CLIError(
+            f"--generated-classes {setting}: {label} has no shared embedding that learns classes for them to join "
+            "(multibranch-kmeans, pseudo-label-iterator and ward-dap have; or a configuration with "
+            "shared_embedding and such a step)."
+        )
+    return setting
+
+
+def extra_classes(make, config, X_fit, frame_fit, say):
+    """The generated further classes that the shared embedding trains on beside ``X_fit``, or None.
+
+    ``--generated-classes auto`` gives them where the embedding learns
+    classes and would otherwise see one machine type (a data set of one
+    type, or ``shared_embedding = "machine"``): there the classifier has
+    only the type's attribute values to tell apart, or nothing.
+    """
+    from ..datasets import make_extra_classes
+    from ..pipelines import trains_a_classifier
+
+    setting = getattr(make, "generated_classes", 0)
+    shared = config.get("shared_embedding", "none")
+    if setting == 0 or shared == "none":
+        return None
+    if setting == "auto":
+        one_type = shared == "machine" or frame_fit["machine"].nunique() == 1
+        if not (one_type and trains_a_classifier(make())):
+            return None
+        n_clips = 30
+    else:
+        n_clips = setting
+    try:
+        extra = make_extra_classes(X_fit.shape[1], sample_rate=make.sample_rate, n_clips=n_clips,
+                                   random_state=make.random_state, n_jobs=make.n_jobs)
+    except ValueError as exc:  # clips too short, or a rate too low, to generate machines at
+        if setting != "auto":
+            raise CLIError(f"--generated-classes {setting}: {exc}") from exc
+        say(f"  no generated classes beside the one machine type: {exc}")
+        return None
+    types = ", ".join(sorted(extra.frame["machine"].unique()))
+    say(f"  the embedding also trains on {len(extra.frame)} generated clips of further classes ({types}; "
+        f"--generated-classes {setting}); they are not scored")
+    return extra.data, extra.frame
 
 
 def fit_and_score(make, config, X_fit, frame_fit, X_evaluate, frame_evaluate, say):
@@ -89,14 +145,15 @@ def fit_and_score(make, config, X_fit, frame_fit, X_evaluate, frame_evaluate, sa
     try:
         models = fit_models(
             make, X_fit, frame_fit, shared_embedding=config.get("shared_embedding", "none"), y=config.get("y"),
-            fit_params=fit_params, log=say,
+            fit_params=fit_params, extra_classes=extra_classes(make, config, X_fit, frame_fit, say), log=say,
         )
     except SingleClassError as exc:
         # Raised as the embedder's training starts, before any epoch: say which pipelines suit such data.
         raise CLIError(
             f"{exc} This pipeline trains a classifier of machine types (and attributes, sections); for a single "
-            "machine type without them, choose one that trains none: logmel-density, soundnet-density, dcase-ae "
-            "or scan (skasd pipelines lists them)."
+            "machine type without them, let generated classes join its training (--generated-classes auto, the "
+            "default) or choose a pipeline that trains none: logmel-density, soundnet-density, dcase-ae or scan "
+            "(skasd pipelines lists them)."
         ) from exc
     fitted = time.perf_counter()
     say(f"Scoring {len(frame_evaluate)} clips...")
