@@ -116,12 +116,11 @@ def extra_classes(make, config, X_fit, frame_fit, say):
         one_type = shared == "machine" or frame_fit["machine"].nunique() == 1
         if not (one_type and trains_a_classifier(make())):
             return None
-        n_clips = 30
-    else:
-        n_clips = setting
+    # auto: make_extra_classes' own number of clips.
+    size = {} if setting == "auto" else {"n_clips": setting}
     try:
-        extra = make_extra_classes(X_fit.shape[1], sample_rate=make.sample_rate, n_clips=n_clips,
-                                   random_state=make.random_state, n_jobs=make.n_jobs)
+        extra = make_extra_classes(X_fit.shape[1], sample_rate=make.sample_rate, random_state=make.random_state,
+                                   n_jobs=make.n_jobs, **size)
     except ValueError as exc:  # clips too short, or a rate too low, to generate machines at
         if setting != "auto":
             raise CLIError(f"--generated-classes {setting}: {exc}") from exc
