@@ -400,9 +400,10 @@ def trains_a_classifier(estimator):
     True for :class:`~skasd.MultiBranchEmbedder`,
     :class:`~skasd.ViTArcFaceEmbedder` and the methods that train one
     (:class:`~skasd.PseudoLabelIterator`,
-    :class:`~skasd.pseudo_labels.WardDAPEmbedder`), wherever they sit in a
-    pipeline or ensemble: the estimators whose training gains from further
-    classes (``fit_models(..., extra_classes=...)``).
+    :class:`~skasd.pseudo_labels.WardDAPEmbedder`), the estimator itself or
+    any estimator among its parameters (``get_params(deep=True)``: a
+    pipeline's steps, a method's embedder): those whose training gains from
+    further classes (``fit_models(..., extra_classes=...)``).
     """
     from .embedding import MultiBranchEmbedder, ViTArcFaceEmbedder
     from .pseudo_labels import PseudoLabelIterator, WardDAPEmbedder
