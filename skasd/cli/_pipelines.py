@@ -55,6 +55,7 @@ def check_ends_in_a_scorer(model, label):
 
 def factory(config, label, sample_rate, args, verbose):
     from .._config import build_pipeline
+    from ..pipelines import trains_a_classifier
 
     context = {"sample_rate": sample_rate, "random_state": args.random_state}
     if args.n_jobs is not None:
@@ -75,6 +76,7 @@ def factory(config, label, sample_rate, args, verbose):
     check_ends_in_a_scorer(model, label)  # fail now, on a bad configuration, not after loading the data
     make.generated_classes = generated_classes_setting(config, model, label, args)
     make.sample_rate = sample_rate
+    make.learns_classes = trains_a_classifier(model)
     # A step with an external pool (PseudoLabelIterator) gets the data folder's supplemental clips, if any,
     # read when fitting, at the training clips' length.
     make.external_pool = supplemental_pool(model, args, sample_rate)
@@ -106,7 +108,6 @@ def extra_classes(make, config, X_fit, frame_fit, say):
     only the type's attribute values to tell apart, or nothing.
     """
     from ..datasets import make_extra_classes
-    from ..pipelines import trains_a_classifier
 
     setting = getattr(make, "generated_classes", 0)
     shared = config.get("shared_embedding", "none")
@@ -114,7 +115,7 @@ def extra_classes(make, config, X_fit, frame_fit, say):
         return None
     if setting == "auto":
         one_type = shared == "machine" or frame_fit["machine"].nunique() == 1
-        if not (one_type and trains_a_classifier(make())):
+        if not (one_type and make.learns_classes):
             return None
     # auto: make_extra_classes' own number of clips.
     size = {} if setting == "auto" else {"n_clips": setting}
