@@ -1,5 +1,6 @@
 """``skasd monitor``: score the clips that appear in a folder, as they appear."""
 
+import sys
 import time
 from collections import deque
 from pathlib import Path
@@ -40,17 +41,21 @@ def run_monitor(args, *, sleep=time.sleep):
 
     A file is scored once its size has stayed the same over one polling
     interval (a recorder may still be writing it); a file that cannot be
-    read then is retried at the next polls and reported after three tries.
+    read then is retried at the next polls and reported after three tries,
+    and tried again if its size changes later (a recorder that paused).
+    The clips already there are those found before the models are loaded,
+    so that a clip that arrives while they load is scored.
     """
     from ._score import load_for_scoring, score_files
 
     folder = Path(args.folder)
     if not folder.is_dir():
         raise CLIError(f"folder {str(folder)!r} to monitor does not exist or is not a folder.")
-    saved = load_for_scoring(args.model, args.trust)
     alarm = WindowAlarm(args.window, args.min_anomalous)
     seen = set() if args.include_existing else _audio_in(folder)
-    sizes, failures, scored = {}, {}, 0
+    saved = load_for_scoring(args.model, args.trust)
+    # skipped: the size at which a clip was given up, to try it again once the size changes.
+    sizes, failures, skipped, scored = {}, {}, {}, 0
     if args.verbose:
         existing = "" if args.include_existing else f"; the {len(seen)} clip(s) already there are left alone"
         print(f"Monitoring {folder}/ every {args.interval:g} s (Ctrl-C stops){existing}.", flush=True)
@@ -59,8 +64,13 @@ def run_monitor(args, *, sleep=time.sleep):
         while args.max_clips is None or scored < args.max_clips:
             ready = []
             for path in sorted(_audio_in(folder) - seen):
-                size = path.stat().st_size
-                if sizes.get(path) == size:
+                try:
+                    size = path.stat().st_size
+                except FileNotFoundError:  # moved away since it was listed
+                    continue
+                if sizes.get(path) != size:
+                    failures.pop(path, None)
+                elif skipped.get(path) != size:
                     ready.append(path)
                 sizes[path] = size
             for path in ready[: None if args.max_clips is None else args.max_clips - scored]:
@@ -69,8 +79,9 @@ def run_monitor(args, *, sleep=time.sleep):
                 except ValueError as exc:  # not readable yet, or not audio
                     failures[path] = failures.get(path, 0) + 1
                     if failures[path] >= 3:
-                        seen.add(path)
-                        print(f"skasd: warning: {path} skipped: {' '.join(str(exc).split())}", flush=True)
+                        skipped[path] = sizes[path]
+                        print(f"skasd: warning: {path} skipped until its size changes: {' '.join(str(exc).split())}",
+                              file=sys.stderr, flush=True)
                     continue
                 seen.add(path)
                 scored += 1

@@ -797,17 +797,48 @@ def test_window_alarm_needs_k_of_the_last_n_decisions_per_machine_and_section():
     assert [WindowAlarm(1, 1).update("k", d) for d in (0, 1)] == [0, 1]
 
 
-def test_monitor_scores_the_clips_that_appear_as_skasd_score_does(machines, evaluated, tmp_path, capsys):
+def _monitor_args(*argv):
+    from skasd.cli._parser import build_parser
+
+    args = build_parser().parse_args(["monitor", *map(str, argv)])
+    args.verbose = 0 if args.quiet else 1  # as main sets it
+    return args
+
+
+def _polls_until(deadline_s, monkeypatch):
+    """Watch the folder listings of ``skasd monitor``: an event set once the clips already there are listed,
+    and a stop (as Ctrl-C) after ``deadline_s`` seconds, so that a clip it never scores fails the test."""
+    import threading
+
+    import skasd.cli._monitor as monitor
+
+    listed, deadline, list_audio = threading.Event(), time.monotonic() + deadline_s, monitor._audio_in
+
+    def audio_in(folder):
+        if listed.is_set() and time.monotonic() > deadline:
+            raise KeyboardInterrupt
+        found = list_audio(folder)
+        listed.set()
+        return found
+
+    monkeypatch.setattr(monitor, "_audio_in", audio_in)
+    return listed
+
+
+def test_monitor_scores_the_clips_that_appear_as_skasd_score_does(machines, evaluated, tmp_path, capsys,
+                                                                   monkeypatch):
     import threading
 
     folder, _ = machines
     _, model = evaluated
     watched = tmp_path / "incoming" / "gearbox"
     watched.mkdir(parents=True)
-    shutil.copy(sorted((folder / "gearbox" / "test").glob("section_00_*.wav"))[0], watched)  # there before
+    shutil.copy(min((folder / "gearbox" / "test").glob("section_00_*.wav")), watched)  # there before
     new = sorted((folder / "gearbox" / "test").glob("section_01_*.wav"))[:3]
+    listed = _polls_until(120, monkeypatch)
 
     def record():
+        listed.wait(120)  # a recorder that starts once monitoring has started
         for path in new:
             time.sleep(0.2)
             shutil.copy(path, watched / path.name)
@@ -826,6 +857,55 @@ def test_monitor_scores_the_clips_that_appear_as_skasd_score_does(machines, eval
     assert [row[:3] for row in rows] == [line.split("\t") for line in scored.splitlines()]
     decisions = [int(row[2]) for row in rows]
     assert [int(row[3]) for row in rows] == [int(any(decisions[max(0, i - 1): i + 1])) for i in range(3)]
+
+
+def test_monitor_scores_a_clip_that_arrives_while_the_models_load(machines, evaluated, tmp_path, capsys,
+                                                                  monkeypatch):
+    import skasd.cli._score
+
+    folder, _ = machines
+    _, model = evaluated
+    clip = min((folder / "gearbox" / "test").glob("section_01_*.wav"))
+    load = skasd.cli._score.load_for_scoring
+
+    def slow_load(*args):
+        shutil.copy(clip, tmp_path / clip.name)  # written while the models load
+        return load(*args)
+
+    monkeypatch.setattr(skasd.cli._score, "load_for_scoring", slow_load)
+    _polls_until(120, monkeypatch)
+    status, out, _ = run(capsys, "monitor", tmp_path, "--model", model, "--interval", "0.01", "--max-clips", "1",
+                         "--machine", "gearbox", "--quiet")
+    assert status == 0
+    assert [line.split("\t")[0] for line in out.splitlines()[1:]] == [str(tmp_path / clip.name)]
+
+
+def test_monitor_skips_a_clip_it_cannot_read_until_its_size_changes(machines, evaluated, tmp_path, capsys):
+    from skasd.cli._monitor import run_monitor
+
+    folder, _ = machines
+    _, model = evaluated
+    clip = min((folder / "gearbox" / "test").glob("section_01_*.wav"))
+    target = tmp_path / clip.name
+    recording = clip.read_bytes()
+    target.write_bytes(recording[:100])  # a recorder that paused after 100 bytes
+    polls = []
+
+    def sleep(seconds):
+        polls.append(seconds)
+        if len(polls) == 6:  # after three failed reads (polls 2-4) and two more polls that leave it alone
+            target.write_bytes(recording)
+        if len(polls) > 20:
+            raise KeyboardInterrupt
+
+    scored = run_monitor(_monitor_args(tmp_path, "--model", model, "--machine", "gearbox", "--include-existing",
+                                       "--max-clips", "1", "--quiet"), sleep=sleep)
+    out, err = capsys.readouterr()
+    assert scored == 1
+    assert [line.split("\t")[0] for line in out.splitlines()[1:]] == [str(target)]
+    assert err == (f"skasd: warning: {target} skipped until its size changes: Audio file {str(target)!r} is "
+                   f"truncated: the header declares {len(recording)} bytes, the file has 100.\n")
+    assert len(polls) == 7  # seen grown at poll 7, stable and scored at poll 8
 
 
 def test_monitor_refuses_a_missing_folder_and_a_window_it_cannot_fill(evaluated, tmp_path, capsys):
